@@ -1,0 +1,36 @@
+# The handful of commands a newcomer needs. `make lab` and `make test` are the README's two.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8888
+STAMP  := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test lessons bench clean
+
+# Create the venv if missing, install the course package with its test tools,
+# and register the Jupyter kernel. Reruns only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --user --name coursehelpers --display-name 'Python (coursehelpers)'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Start JupyterLab on the lessons, bound to $(HOST) with a token; the URL to open is printed.
+lab: setup
+	$(BIN)/jupyter lab --no-browser $(ROOT_FLAG) --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) \
+		--ServerApp.root_dir='$(CURDIR)' --ServerApp.default_url=/lab/tree/nbs
+
+# Every test in quick mode: unit tests, notebook hygiene, a real JupyterLab, and nbval over every lesson.
+test: setup
+	COURSE_MODE=quick $(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-cell-timeout=900 tests nbs
+
+# Run every lesson headless in the current mode and collect its numbers in runs/results.json.
+lessons: setup
+	$(BIN)/python -m coursehelpers lessons run --out runs
+
+clean:
+	rm -rf runs .pytest_cache

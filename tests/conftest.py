@@ -1,0 +1,77 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1 and a scratch data root."""
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+
+
+class ArchiveServer:
+    """Serves `files` (name -> bytes) with Range support; can cut transfers short."""
+
+    def __init__(self):
+        self.files, self.requests, self.cut_first = {}, [], 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                name = self.path.lstrip('/')
+                server.requests.append((name, self.headers.get('Range')))
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                body, start = server.files[name], 0
+                rng = self.headers.get('Range')
+                if rng and rng.startswith('bytes='):
+                    start = int(rng[6:].split('-')[0])
+                    self.send_response(206)
+                    self.send_header('Content-Range', f'bytes {start}-{len(body) - 1}/{len(body)}')
+                else:
+                    self.send_response(200)
+                self.send_header('Content-Length', str(len(body) - start))
+                self.end_headers()
+                chunk = body[start:]
+                if server.cut_first > 0:             # promise everything, send half, hang up
+                    server.cut_first -= 1
+                    chunk = chunk[:len(chunk) // 2]
+                    self.close_connection = True
+                self.wfile.write(chunk)
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = ArchiveServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    """An empty data root in quick mode, with no mirror and no URL override."""
+    root = tmp_path / 'data'
+    monkeypatch.setenv('COURSE_DATA', str(root))
+    monkeypatch.setenv('COURSE_MODE', 'quick')
+    monkeypatch.delenv('COURSE_DATA_MIRROR', raising=False)
+    monkeypatch.delenv('COURSE_DATA_URL', raising=False)
+    return root
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f'the sample mirror {SHARED_DATA} is missing; these tests need the real samples')
+    return SHARED_DATA

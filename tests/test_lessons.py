@@ -1,0 +1,43 @@
+"""The lesson runner: executes notebooks headless, collects recorded numbers, reports failures."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def notebook(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runner_collects_numbers_and_reports_failures(tmp_path, data_root, monkeypatch):
+    good = notebook(tmp_path / '91_good.ipynb',
+                    'from coursehelpers import record, banner\nbanner()',
+                    "x = sum(range(10))\nrecord('total', x, seconds=1.5)")
+    bad = notebook(tmp_path / '92_bad.ipynb', "raise ValueError('this lesson is broken')")
+    out = tmp_path / 'runs'
+    proc = subprocess.run([sys.executable, '-m', 'coursehelpers', 'lessons', 'run', str(good), str(bad),
+                           '--out', str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert '92_bad' in proc.stderr
+    results = json.loads((out / 'results.json').read_text())
+    total = next(r for r in results if r['metric'] == 'total')
+    assert total['lesson'] == '91_good' and total['value'] == 45.0 and total['seconds'] == 1.5
+    assert total['mode'] == 'quick' and total['peak_mb'] > 10
+    rows = {r['lesson']: r for r in results if r['metric'] == 'notebook_seconds'}
+    assert rows['91_good']['status'] == 'ok' and rows['91_good']['peak_mb'] > 10
+    assert rows['92_bad']['status'] == 'failed' and 'this lesson is broken' in rows['92_bad']['error']
+    assert (out / '91_good.ipynb').exists() and (out / '92_bad.ipynb').exists()
+    assert 'total' in proc.stdout and 'FAILED' in proc.stdout        # the closing table
+
+
+def test_lessons_are_found_by_number(monkeypatch):
+    monkeypatch.chdir(ROOT / 'nbs')
+    from coursehelpers.lessons import find_lessons
+    assert [p.name for p in find_lessons(['00'])] == ['00_setup.ipynb']
