@@ -12,12 +12,12 @@ __all__ = ['banner']
 
 
 def banner(seed=None):
-    """Print and return one block: mode, device, data root, versions.
+    """Print one block: mode, device, data root, versions (returns None, so Jupyter shows it once).
 
     When there is no GPU it also says why (no driver, CPU-only torch, none
     present). With `seed`, seeds python, numpy and torch first.
 
-    >>> text = banner()          # doctest: +ELLIPSIS
+    >>> banner(seed=42)          # doctest: +ELLIPSIS
     mode ...
 
     Used in the first code cell of every lesson.
@@ -43,6 +43,4 @@ def banner(seed=None):
     ]
     if seed is not None:
         lines.append(f"seed      {seed}")
-    text = '\n'.join(lines)
-    print(text)
-    return text
+    print('\n'.join(lines))
