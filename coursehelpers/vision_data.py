@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .loaders import DataLoaders
 from .transforms import IMAGENET_STATS, side_on_tfms, valid_tfms
 from .vision_files import (ImageError, labelled_csv_rows, labelled_folder_files, open_image,
                           unlabelled_folder_files, verify_images)
@@ -245,7 +246,7 @@ def _check_readable(paths):
                          '\nDelete or replace them, then run this cell again.')
 
 
-class ImageDataLoaders:
+class ImageDataLoaders(DataLoaders):
     """Training, validation and optional test loaders of images, with what the Learner needs.
 
     Attributes: `train`, `valid`, `test` (DataLoaders; `test` may be None), `train_ds`,

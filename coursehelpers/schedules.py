@@ -1,0 +1,120 @@
+"""Learning-rate schedules: pure functions, no state, no optimizer.
+
+A *shape* is a function of progress `pos` in [0, 1] through one cycle that returns a
+multiplier of the maximum learning rate (`cos_anneal`, `one_cycle`, `constant`).
+`sgdr` lays cycles of a shape end to end and returns one multiplier per iteration;
+`Learner.fit` multiplies each layer group's rate by it before every mini-batch.
+`exp_sweep` is the learning-rate finder's sweep.
+
+>>> sgdr(n_cycles=2, cycle_len=1, cycle_mult=1, iters_per_epoch=4).round(2).tolist()
+[1.0, 0.85, 0.5, 0.15, 1.0, 0.85, 0.5, 0.15]
+"""
+import math
+
+import numpy as np
+
+__all__ = ['constant', 'cos_anneal', 'one_cycle', 'exp_sweep', 'cycle_lengths', 'sgdr']
+
+
+def constant(pos):
+    """The flat shape: the full learning rate all the way through.
+
+    >>> constant(0.7)
+    1.0
+
+    Used by `Learner.fit` when no `cycle_len` is given (lesson 01).
+    """
+    return 1.0
+
+
+def cos_anneal(pos, start=1.0, end=0.0):
+    """Half a cosine from `start` down to `end` as `pos` goes from 0 to 1.
+
+    Args:
+        pos: progress through the cycle, in [0, 1].
+        start, end: the multipliers at the start and at the end.
+    Returns:
+        the multiplier at `pos` (a float).
+
+    >>> cos_anneal(0.0), cos_anneal(0.5), round(cos_anneal(1.0), 12)
+    (1.0, 0.5, 0.0)
+
+    Used in lesson 01 (SGDR) and by `one_cycle`.
+    """
+    return end + (start - end) * (1 + math.cos(math.pi * pos)) / 2
+
+
+def one_cycle(pos, pct_start=0.25, div=25.0, div_final=1e5):
+    """Warm up, then anneal: fastai's `fit_one_cycle` shape.
+
+    The multiplier climbs from 1/div to 1 (half a cosine) during the first
+    `pct_start` of the cycle, then falls to 1/div_final (half a cosine).
+
+    Args:
+        pos: progress through the cycle, in [0, 1].
+        pct_start: the share of the cycle spent warming up.
+        div: the rate starts at max / div.
+        div_final: the rate ends at max / div_final.
+    Returns:
+        the multiplier at `pos` (a float).
+
+    >>> round(one_cycle(0.0), 6), one_cycle(0.25), one_cycle(1.0)
+    (0.04, 1.0, 1e-05)
+
+    Used in lessons 01 and 02 (`Learner.fit_one_cycle`, `Learner.fine_tune`).
+    """
+    if pos < pct_start:
+        return cos_anneal(pos / pct_start, start=1 / div, end=1.0)
+    return cos_anneal((pos - pct_start) / (1 - pct_start), start=1.0, end=1 / div_final)
+
+
+def exp_sweep(pos, start, end):
+    """Grow exponentially from `start` to `end`: equal steps on a log scale.
+
+    >>> exp_sweep(0.5, 1e-6, 1.0)
+    0.001
+
+    Used by `Learner.lr_find` (lesson 01).
+    """
+    return start * (end / start) ** pos
+
+
+def cycle_lengths(n_cycles, cycle_len=1, cycle_mult=1):
+    """The length in epochs of each SGDR cycle: cycle i lasts `cycle_len * cycle_mult**i`.
+
+    >>> cycle_lengths(3, cycle_len=1, cycle_mult=2)
+    [1, 2, 4]
+
+    Used in lesson 01 (3 cycles with `cycle_mult=2` last 1 + 2 + 4 = 7 epochs).
+    """
+    given = {'n_cycles': n_cycles, 'cycle_len': cycle_len, 'cycle_mult': cycle_mult}
+    for name, value in given.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f'{name} must be a whole number of at least 1, not {value!r}.')
+    return [int(cycle_len * cycle_mult ** i) for i in range(int(n_cycles))]
+
+
+def sgdr(n_cycles, cycle_len, cycle_mult, iters_per_epoch, shape=cos_anneal):
+    """Multipliers for every iteration of an SGDR run (cosine annealing with warm restarts).
+
+    Each cycle restarts at the full rate (multiplier 1 for `cos_anneal`) and
+    follows `shape` to its end; cycle i lasts `cycle_len * cycle_mult**i` epochs.
+
+    Args:
+        n_cycles, cycle_len, cycle_mult: the cycles, as in `cycle_lengths`.
+        iters_per_epoch: mini-batches per epoch (`len(train_loader)`).
+        shape: a function of progress in [0, 1]: `cos_anneal`, `one_cycle`, `constant`.
+    Returns:
+        a numpy array of `sum(cycle_lengths(...)) * iters_per_epoch` multipliers.
+
+    >>> m = sgdr(3, cycle_len=1, cycle_mult=2, iters_per_epoch=10)
+    >>> len(m), m[[0, 10, 30]].tolist()          # restarts after 1 and 3 epochs
+    (70, [1.0, 1.0, 1.0])
+
+    Used in lesson 01 (`learn.fit(1e-2, 3, cycle_len=1, cycle_mult=2)`).
+    """
+    mults = []
+    for epochs in cycle_lengths(n_cycles, cycle_len, cycle_mult):
+        n = epochs * iters_per_epoch
+        mults += [shape(i / n) for i in range(n)]
+    return np.array(mults)
