@@ -32,5 +32,9 @@ test: setup
 lessons: setup
 	$(BIN)/python -m coursehelpers lessons run --out runs
 
+# Side-by-side speed measurements (results in benchmarks/results/).
+bench: setup
+	$(BIN)/python benchmarks/bench_learner.py
+
 clean:
 	rm -rf runs .pytest_cache

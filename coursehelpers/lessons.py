@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ['record', 'run_lessons', 'find_lessons', 'lessons_dir']
+__all__ = ['record', 'run_lessons', 'find_lessons', 'lessons_dir', 'results_markdown']
 
 PEAK_CELL = ("import resource as _r, sys as _s\n"
              "print('__PEAK_MB__=%.1f' % (_r.getrusage(_r.RUSAGE_SELF).ru_maxrss / "
@@ -135,6 +135,7 @@ def run_lessons(names=(), out='runs', timeout=1800):
     if records.exists():
         results += [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
     (out / 'results.json').write_text(json.dumps(results, indent=1))
+    (out / 'results.md').write_text(results_markdown(results))
     _print_table(results)
     print(f'results: {out / "results.json"}; executed notebooks in {out}')
     return results, failed
@@ -149,3 +150,27 @@ def _print_table(results):
         peak = '' if r.get('peak_mb') is None else f"{r['peak_mb']:.0f}"
         value = 'FAILED' if r.get('status') == 'failed' else f"{r['value']:.4g}"
         print(f"{r['lesson']:<18}{r['metric']:<22}{value:>12}{secs:>10}{peak:>10}  {data}")
+
+
+def results_markdown(results):
+    """A markdown table of runner results (one row per recorded number), for the README.
+
+    Each lesson's `notebook_seconds` row carries the notebook's wall time and the
+    kernel's peak memory; every other row is a number the lesson recorded.
+    """
+    import platform
+    from .device import device_name
+    lines = [f'Measured by `python -m coursehelpers lessons run` on {device_name()} '
+             f'({platform.machine()}), mode {results[0]["mode"] if results else "?"}.', '',
+             '| lesson | metric | value | training s | notebook s | peak MB |', '|---|---|---|---|---|---|']
+    walls = {r['lesson']: r for r in results if r['metric'] == 'notebook_seconds'}
+    for r in sorted(results, key=lambda r: r['lesson']):
+        if r['metric'] == 'notebook_seconds':
+            continue
+        wall = walls.get(r['lesson'], {})
+        lines.append(f"| {r['lesson']} | {r['metric']} | {r['value']:.4g} | {r.get('seconds') or ''} | "
+                     f"{wall.get('value', '')} | {wall.get('peak_mb', '')} |")
+    for name, wall in sorted(walls.items()):
+        if not any(r['lesson'] == name and r['metric'] != 'notebook_seconds' for r in results):
+            lines.append(f"| {name} | (records nothing) | | | {wall['value']} | {wall['peak_mb']} |")
+    return '\n'.join(lines) + '\n'

@@ -35,6 +35,8 @@ def test_runner_collects_numbers_and_reports_failures(tmp_path, data_root, monke
     assert rows['92_bad']['status'] == 'failed' and 'this lesson is broken' in rows['92_bad']['error']
     assert (out / '91_good.ipynb').exists() and (out / '92_bad.ipynb').exists()
     assert 'total' in proc.stdout and 'FAILED' in proc.stdout        # the closing table
+    table = (out / 'results.md').read_text()
+    assert '| 91_good | total | 45 | 1.5 |' in table
 
 
 def test_lessons_are_found_by_number(monkeypatch):
