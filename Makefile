@@ -7,7 +7,7 @@ PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons bench clean
+.PHONY: setup lab test lessons bench gpu-check clean
 
 # Create the venv if missing, install the course package with its test tools,
 # and register the Jupyter kernel. Reruns only when pyproject.toml changes.
@@ -31,6 +31,10 @@ test: setup
 # Run every lesson headless in the current mode and collect its numbers in runs/results.json.
 lessons: setup
 	$(BIN)/python -m coursehelpers lessons run --out runs
+
+# Every lesson on the quick-mode data, on the GPU, without Jupyter (see setup/README.md).
+gpu-check:
+	COURSE_MODE=quick $(PYTHON) -m coursehelpers lessons run --in-process --timeout 420 --out runs/gpu-check
 
 # Side-by-side speed measurements (results in benchmarks/results/).
 bench: setup

@@ -26,7 +26,7 @@ def _data_fetch(args):
 
 def _lessons_run(args):
     from .lessons import run_lessons
-    _, failed = run_lessons(args.names, args.out, args.timeout)
+    _, failed = run_lessons(args.names, args.out, args.timeout, in_process=args.in_process)
     if failed:
         print(f'{len(failed)} lesson(s) failed: {", ".join(failed)}', file=sys.stderr)
         return 1
@@ -49,7 +49,9 @@ def main(argv=None):
     run = lessons.add_parser('run', help='execute notebooks and collect their results')
     run.add_argument('names', nargs='*', help="lessons to run, e.g. 00 01_dogs_cats (default: all)")
     run.add_argument('--out', default='runs', help='folder for executed notebooks and results.json')
-    run.add_argument('--timeout', type=int, default=1800, help='seconds allowed per cell')
+    run.add_argument('--timeout', type=int, default=1800, help='seconds allowed per cell (per lesson in-process)')
+    run.add_argument('--in-process', action='store_true',
+                     help='run code cells in a plain Python process (no Jupyter needed)')
     args = p.parse_args(argv)
     try:
         if args.cmd == 'info':

@@ -105,14 +105,35 @@ def _run_one(path, out, timeout):
     return wall, float(peak.group(1)) if peak else None, error
 
 
-def run_lessons(names=(), out='runs', timeout=1800):
+def _run_in_process(path, out, timeout):
+    """Run one notebook with `coursehelpers.inprocess` in a fresh Python process (no Jupyter)."""
+    import subprocess
+    os.environ['COURSE_LESSON'] = path.stem
+    start, error = time.perf_counter(), None
+    try:
+        proc = subprocess.run([sys.executable, '-m', 'coursehelpers.inprocess', str(path)],
+                              capture_output=True, text=True, timeout=timeout)
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            error = f'exit code {proc.returncode}: {proc.stderr[-3000:]}'
+    except subprocess.TimeoutExpired as e:
+        log, error = str(e.stdout or ''), f'timed out after {timeout} s'
+    wall = time.perf_counter() - start
+    (out / f'{path.stem}.log').write_text(log)
+    peak = re.search(r'__PEAK_MB__=([\d.]+)', log)
+    return wall, float(peak.group(1)) if peak else None, error
+
+
+def run_lessons(names=(), out='runs', timeout=1800, in_process=False):
     """Run lessons headless in the current mode; write `out/results.json`; return (results, failed).
 
     Each notebook runs top to bottom in a fresh kernel with the `nbs/` folder as
     its working directory; the executed copy is saved in `out`. Every number a
     lesson records, plus one `notebook_seconds` row per lesson (wall time and
     the kernel's peak memory), goes into `results.json`. A failing lesson is
-    reported with its error and the others still run.
+    reported with its error and the others still run. With `in_process`, each
+    notebook runs in a plain Python process instead of a Jupyter kernel (see
+    `coursehelpers.inprocess`), for machines without Jupyter; a log replaces the copy.
     """
     from .modes import get_mode
     out = Path(out).resolve()
@@ -123,7 +144,7 @@ def run_lessons(names=(), out='runs', timeout=1800):
     results, failed = [], []
     for path in find_lessons(names):
         print(f'running {path.name} ({get_mode()} mode) ...', flush=True)
-        wall, peak, error = _run_one(path, out, timeout)
+        wall, peak, error = (_run_in_process if in_process else _run_one)(path, out, timeout)
         row = {'lesson': path.stem, 'mode': get_mode(), 'metric': 'notebook_seconds',
                'value': round(wall, 1), 'seconds': round(wall, 1), 'peak_mb': peak, 'data': None,
                'status': 'failed' if error else 'ok'}

@@ -43,3 +43,25 @@ def test_lessons_are_found_by_number(monkeypatch):
     monkeypatch.chdir(ROOT / 'nbs')
     from coursehelpers.lessons import find_lessons
     assert [p.name for p in find_lessons(['00'])] == ['00_setup.ipynb']
+
+
+def test_in_process_runner_needs_no_kernel(tmp_path, data_root):
+    (tmp_path / 'nbs').mkdir()
+    good = notebook(tmp_path / 'nbs' / '93_plain.ipynb',
+                    "import os\nfrom coursehelpers import record",
+                    "!echo shell lines are skipped\nx = len(os.listdir('.'))",
+                    "?record",
+                    "record('files_here', x, seconds=0.5)")
+    bad = notebook(tmp_path / 'nbs' / '94_bad.ipynb', "1 / 0")
+    out = tmp_path / 'runs'
+    proc = subprocess.run([sys.executable, '-m', 'coursehelpers', 'lessons', 'run', '--in-process',
+                           str(good), str(bad), '--out', str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    results = json.loads((out / 'results.json').read_text())
+    files = next(r for r in results if r['metric'] == 'files_here')
+    assert files['value'] == 2.0 and files['lesson'] == '93_plain'       # ran in the notebook's folder
+    rows = {r['lesson']: r for r in results if r['metric'] == 'notebook_seconds'}
+    assert rows['93_plain']['status'] == 'ok' and rows['93_plain']['peak_mb'] > 10
+    assert rows['94_bad']['status'] == 'failed' and 'ZeroDivisionError' in rows['94_bad']['error']
+    assert '__SKIPPED__=2' in (out / '93_plain.log').read_text()
