@@ -1,4 +1,5 @@
-"""Shared fixtures: a real HTTP server on 127.0.0.1 and a scratch data root."""
+"""Shared fixtures: a real HTTP server on 127.0.0.1, a scratch data root, a running JupyterLab."""
+import contextlib
 import http.server
 import threading
 from pathlib import Path
@@ -75,3 +76,43 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f'the sample mirror {SHARED_DATA} is missing; these tests need the real samples')
     return SHARED_DATA
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_lab(tmp_path, env_extra=None):
+    """JupyterLab started as the README says (`make lab PORT=...`); yields (port, token, log)."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import time
+    root = Path(__file__).resolve().parents[1]
+    if not (root / '.venv' / 'bin' / 'jupyter').exists():
+        pytest.skip('run through `make test`, which creates .venv first')
+    port = free_port()
+    log = open(tmp_path / 'lab.log', 'w+')
+    env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'runtime'), **(env_extra or {})}
+    proc = subprocess.Popen(['make', '-s', 'lab', f'PORT={port}'], cwd=root, stdout=log,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        m = None
+        for _ in range(240):
+            log.seek(0)
+            m = re.search(rf'http://127\.0\.0\.1:{port}/lab\?token=(\w+)', log.read())
+            if m or proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        log.seek(0)
+        assert m, f'JupyterLab printed no URL with a token:\n{log.read()[-3000:]}'
+        yield port, m.group(1), log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -2,14 +2,11 @@
 Chromium (Debian's, driven by Playwright), its first code cell run, the banner read off the page."""
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from conftest import running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')   # Debian's; .ci/run installs it
@@ -17,42 +14,17 @@ FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
          '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path):
-    """JupyterLab started as the README says (`make lab PORT=...`); yields its URL with the token."""
-    if not (ROOT / '.venv' / 'bin' / 'jupyter').exists():
-        pytest.skip('run through `make test`, which creates .venv first')
-    port = free_port()
-    log = open(tmp_path / 'lab.log', 'w+')
+    """JupyterLab started as the README says; yields its URL, token and log."""
     # Autosave off: the executed lesson must never be written back into nbs/.
     settings = tmp_path / 'settings' / '@jupyterlab' / 'docmanager-extension'
     settings.mkdir(parents=True)
     (settings / 'plugin.jupyterlab-settings').write_text('{"autosave": false}')
-    env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'runtime'), 'COURSE_MODE': 'quick',
-           'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path / 'workspaces'),
+    env = {'COURSE_MODE': 'quick', 'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path / 'workspaces'),
            'JUPYTERLAB_SETTINGS_DIR': str(tmp_path / 'settings')}
-    proc = subprocess.Popen(['make', '-s', 'lab', f'PORT={port}'], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        m = None
-        for _ in range(240):
-            log.seek(0)
-            m = re.search(rf'http://127\.0\.0\.1:{port}/lab\?token=(\w+)', log.read())
-            if m or proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        log.seek(0)
-        assert m, f'JupyterLab printed no URL with a token:\n{log.read()[-3000:]}'
-        yield f'http://127.0.0.1:{port}', m.group(1), log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    with running_lab(tmp_path, env) as (port, token, log):
+        yield f'http://127.0.0.1:{port}', token, log
 
 
 def test_setup_lesson_runs_its_first_cell_in_chromium(lab, tmp_path):

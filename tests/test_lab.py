@@ -1,24 +1,12 @@
 """The README's main command really starts JupyterLab on the lessons, bound to 127.0.0.1 with a token."""
 import json
-import os
-import re
-import signal
 import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from conftest import running_lab
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def get(url, token=None):
@@ -29,26 +17,8 @@ def get(url, token=None):
 
 @pytest.fixture
 def lab(tmp_path):
-    if not (ROOT / '.venv' / 'bin' / 'jupyter').exists():
-        pytest.skip('run through `make test`, which creates .venv first')
-    port = free_port()
-    log = open(tmp_path / 'lab.log', 'w+')
-    env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'runtime')}
-    proc = subprocess.Popen(['make', '-s', 'lab', f'PORT={port}'], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        for _ in range(120):
-            log.seek(0)
-            m = re.search(rf'http://127\.0\.0\.1:{port}/lab\?token=(\w+)', log.read())
-            if m or proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        log.seek(0)
-        assert m, f'JupyterLab printed no URL with a token:\n{log.read()[-3000:]}'
-        yield port, m.group(1)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    with running_lab(tmp_path) as (port, token, _):
+        yield port, token
 
 
 def test_lab_serves_the_lessons_with_a_token(lab):
