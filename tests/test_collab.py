@@ -1,0 +1,82 @@
+"""Collaborative filtering: id maps, the loaders, the models (lesson 05)."""
+import pandas as pd
+import pytest
+import torch
+
+from coursehelpers.collab import (CollabDataLoaders, DotProduct, EmbeddingDotBias, EmbeddingNN,
+                                  IdMap, collab_learner, mse, predict_ratings)
+
+
+def tiny_ratings():
+    g = torch.Generator().manual_seed(0)
+    users = [10, 20, 30, 40] * 25
+    items = [(7 * k) % 11 * 100 + 5 for k in range(100)]
+    r = (torch.randint(1, 11, (100,), generator=g) / 2).tolist()
+    return pd.DataFrame({'userId': users, 'movieId': items, 'rating': r})
+
+
+def test_idmap_round_trip_and_unknown():
+    m = IdMap([193609, 1, 50, 1, 3], 'item')
+    assert m.ids == [1, 3, 50, 193609]
+    assert m.encode([50, 193609, 1]).tolist() == [2, 3, 0]
+    assert m.decode(m.encode([3, 193609])).tolist() == [3, 193609]
+    with pytest.raises(KeyError, match=r'Unknown item \[999\].*4 items'):
+        m.encode([1, 999])
+
+
+def test_dot_product_by_hand_equals_model():
+    torch.manual_seed(0)
+    model = DotProduct(5, 7, n_factors=4)
+    u, i = torch.tensor([0, 4, 2]), torch.tensor([6, 0, 3])
+    by_hand = (model.u.weight[u] * model.i.weight[i]).sum(1)
+    assert torch.allclose(by_hand, model(u, i))
+    biased = EmbeddingDotBias(5, 7, n_factors=4, y_range=None)
+    biased.load_state_dict({**model.state_dict(), 'ub.weight': torch.ones(5, 1),
+                            'ib.weight': torch.full((7, 1), 2.0)})
+    assert torch.allclose(biased(u, i), by_hand + 3)
+
+
+def test_sigmoid_range_bounds_outputs():
+    model = EmbeddingDotBias(3, 3, n_factors=2, y_range=(1, 4))
+    with torch.no_grad():
+        model.u.weight.fill_(10.0); model.i.weight.fill_(10.0)
+    out = model(torch.tensor([0, 1]), torch.tensor([1, 2]))
+    assert (out <= 4).all() and (out >= 1).all() and out.max() > 3.99
+    assert EmbeddingNN(3, 3, 2, n_hidden=4)(torch.tensor([0]), torch.tensor([2])).shape == (1,)
+
+
+def test_loaders_split_and_batches():
+    df = tiny_ratings()
+    dls = CollabDataLoaders.from_df(df, valid_pct=0.2, seed=1, bs=16)
+    assert len(dls.train.dataset) == 80 and len(dls.valid.dataset) == 20
+    seen = torch.cat([b[2] for b in dls.train] + [b[2] for b in dls.valid])
+    assert sorted(seen.tolist()) == sorted(df.rating.tolist())
+    u, i, r = next(iter(dls.valid))
+    assert u.dtype == torch.long and len(u) == 20 and int(i.max()) < len(dls.items)
+    again = CollabDataLoaders.from_df(df, valid_pct=0.2, seed=1, bs=16)
+    assert torch.equal(again.valid.dataset.tensors[2], dls.valid.dataset.tensors[2])
+    with pytest.raises(ValueError, match='no column'):
+        CollabDataLoaders.from_df(df.rename(columns={'rating': 'stars'}))
+
+
+def test_learner_trains_and_predicts_raw_ids(tmp_path):
+    df = tiny_ratings()
+    dls = CollabDataLoaders.from_df(df, bs=16)
+    learn = collab_learner(dls, n_factors=3, y_range=(0, 5.5))
+    learn.path, learn.progress = tmp_path, False
+    learn.fit_one_cycle(2, 1e-2)
+    assert 'mse' in learn.history and learn.history['mse'].notna().all()
+    preds = predict_ratings(learn, [10, 40], [5, 105])
+    u, i = dls.users.encode([10, 40]), dls.items.encode([5, 105])
+    assert torch.allclose(preds, learn.model.eval()(u, i).detach())
+    with pytest.raises(KeyError, match='Unknown user'):
+        predict_ratings(learn, [11], [5])
+    assert mse(torch.tensor([1., 2.]), torch.tensor([1., 4.])) == 2.0
+
+
+def test_real_movielens_mapping(shared_data):
+    ratings = pd.read_csv(shared_data / 'ml-latest-small' / 'ratings.csv')
+    dls = CollabDataLoaders.from_df(ratings)
+    assert len(dls.users) == 610 and len(dls.items) == 9724
+    assert len(dls.valid.dataset) == round(0.2 * len(ratings))
+    assert dls.items.decode(dls.items.encode([193609])).tolist() == [193609]
