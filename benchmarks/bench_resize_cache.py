@@ -1,0 +1,100 @@
+"""The resize cache against decoding the 256-pixel originals, side by side (lesson 02).
+
+Training at 64 pixels on the Planet sample: one side reads the copies `resize_images`
+wrote (shorter side 83 px), the other decodes every 256 x 256 CMYK JPEG each epoch.
+Everything else is the same: labels, split, augmentation, batch size, the frozen
+EfficientNet-Lite0 and its head, the Learner. Each side fits 2 epochs and we time the
+SECOND one (the cache already exists, the loaders are warm); runs alternate (cache,
+originals, cache, ...) and the ratio is taken pair by pair, so a busy machine slows both
+sides of a pair together. Also timed: one pass over the training loader alone (decoding
+and augmentation, no network). Target: the cached second epoch >= 2x faster.
+
+    python benchmarks/bench_resize_cache.py [--pairs 3] [--size 64] [--out benchmarks/results]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from coursehelpers import data_root, get_data, seed_everything
+from coursehelpers.device import device_name
+from coursehelpers.vision import ImageDataLoaders, model_stats, resize_images, top_down_tfms
+from coursehelpers.vision_learner import cnn_learner
+
+ARCH = 'efficientnet_lite0'
+
+
+def loaders(path, folder, size, bs):
+    """Planet loaders reading images from `folder` (the originals or a resize cache)."""
+    return ImageDataLoaders.from_csv(path, csv='train_v2.csv', folder=folder, suffix='.jpg',
+                                     label_delim=' ', valid_pct=0.2, seed=42, size=size, bs=bs,
+                                     tfms=top_down_tfms, stats=model_stats(ARCH))
+
+
+def second_epoch(dls):
+    """Seconds of the second of two training epochs (frozen body, head trained, validated)."""
+    learn = cnn_learner(dls, ARCH, metrics=[], progress=False, path=data_root() / 'models')
+    learn.fit(1e-3, 2)
+    return float(learn.history['time'].iloc[1])
+
+
+def loader_pass(dls):
+    """Seconds to iterate the training loader once (decode + augment, no network)."""
+    start = time.perf_counter()
+    for _ in dls.train:
+        pass
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--pairs', type=int, default=3)
+    parser.add_argument('--size', type=int, default=64)
+    parser.add_argument('--bs', type=int, default=64)
+    parser.add_argument('--out', default='benchmarks/results')
+    args = parser.parse_args(argv)
+    seed_everything(42)
+    warnings.simplefilter('ignore', UserWarning)
+    path = get_data('planet', 'sample')
+    cache = resize_images(path / 'train-jpg', args.size, dest=data_root() / 'planet_resized')
+    sides = {'cache': loaders(path, cache, args.size, args.bs),
+             'originals': loaders(path, 'train-jpg', args.size, args.bs)}
+    epoch = {k: [] for k in sides}
+    load = {k: [] for k in sides}
+    for i in range(args.pairs):
+        for name, dls in sides.items():
+            epoch[name].append(second_epoch(dls))
+            load[name].append(loader_pass(dls))
+            print(f'pair {i}: {name:9s} second epoch {epoch[name][-1]:6.2f} s, '
+                  f'loader pass {load[name][-1]:6.2f} s', flush=True)
+    ratios = [o / c for o, c in zip(epoch['originals'], epoch['cache'])]
+    load_ratios = [o / c for o, c in zip(load['originals'], load['cache'])]
+    result = {
+        'benchmark': 'resize_cache', 'size': args.size, 'bs': args.bs, 'arch': ARCH,
+        'device': device_name(), 'cpu_count': os.cpu_count(), 'load_avg_before': _load(),
+        'second_epoch_s': epoch, 'loader_pass_s': load,
+        'epoch_speedup_median': statistics.median(ratios), 'epoch_speedups': ratios,
+        'loader_speedup_median': statistics.median(load_ratios),
+        'target': 'cache second epoch >= 2x faster',
+    }
+    result['meets_target'] = result['epoch_speedup_median'] >= 2.0
+    print(f"second epoch: originals / cache = {result['epoch_speedup_median']:.2f}x "
+          f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}); loader alone "
+          f"{result['loader_speedup_median']:.2f}x; load average {_load()}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'resize_cache_cpu.json').write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _load():
+    """The 1, 5 and 15 minute load averages (other processes slow every timing down)."""
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None
+
+
+if __name__ == '__main__':
+    sys.exit(0 if main()['meets_target'] else 1)
