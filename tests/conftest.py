@@ -116,3 +116,12 @@ def running_lab(tmp_path, env_extra=None):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def api_get(url, token=None):
+    """GET a Jupyter API URL (with the token, if given); return (status, decoded JSON)."""
+    import json
+    import urllib.request
+    req = urllib.request.Request(url, headers={'Authorization': f'token {token}'} if token else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, json.loads(r.read())

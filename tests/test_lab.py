@@ -1,18 +1,10 @@
 """The README's main command really starts JupyterLab on the lessons, bound to 127.0.0.1 with a token."""
-import json
 import socket
 import urllib.error
-import urllib.request
 
 import pytest
-from conftest import running_lab
+from conftest import api_get, running_lab
 
-
-
-def get(url, token=None):
-    req = urllib.request.Request(url, headers={'Authorization': f'token {token}'} if token else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, json.loads(r.read())
 
 
 @pytest.fixture
@@ -23,13 +15,13 @@ def lab(tmp_path):
 
 def test_lab_serves_the_lessons_with_a_token(lab):
     port, token = lab
-    status, body = get(f'http://127.0.0.1:{port}/api/status', token)
+    status, body = api_get(f'http://127.0.0.1:{port}/api/status', token)
     assert status == 200 and 'started' in body
-    status, listing = get(f'http://127.0.0.1:{port}/api/contents/nbs', token)
+    status, listing = api_get(f'http://127.0.0.1:{port}/api/contents/nbs', token)
     names = {item['name'] for item in listing['content']}
     assert '00_setup.ipynb' in names
     with pytest.raises(urllib.error.HTTPError) as e:            # no token, no access
-        get(f'http://127.0.0.1:{port}/api/contents/nbs')
+        api_get(f'http://127.0.0.1:{port}/api/contents/nbs')
     assert e.value.code == 403
     ip = socket.gethostbyname(socket.gethostname())
     if not ip.startswith('127.'):                               # not reachable from other hosts

@@ -18,10 +18,10 @@ import subprocess
 import threading
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import api_get, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PY = ROOT / '.venv' / 'bin' / 'python'
@@ -328,12 +328,6 @@ def test_update_where_both_changed_a_lesson_keeps_both_versions(clones):
 
 # ---------------------------------------------------------------- setup/jupyter.sh
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def listening_addresses(port):
     """The local addresses of the LISTEN sockets on `port`, read from /proc/net/tcp and tcp6."""
     found = []
@@ -348,12 +342,6 @@ def listening_addresses(port):
                 else:
                     found.append(socket.inet_ntop(socket.AF_INET6, b''.join(raw[i:i + 4][::-1] for i in range(0, 16, 4))))
     return found
-
-
-def get(url, token=None):
-    req = urllib.request.Request(url, headers={'Authorization': f'token {token}'} if token else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, json.loads(r.read())
 
 
 @pytest.fixture
@@ -379,10 +367,10 @@ def test_jupyter_script_serves_on_127_0_0_1_with_a_token_inside_tmux(jupyter_env
     assert f'ssh -N -L {port}:127.0.0.1:{port} ' in out and 'bills until you stop it' in out
     assert run(['tmux', 'has-session', '-t', 'course-jupyter'], env).returncode == 0
 
-    status, body = get(f'http://127.0.0.1:{port}/api/status', token)
+    status, body = api_get(f'http://127.0.0.1:{port}/api/status', token)
     assert status == 200 and 'started' in body
     with pytest.raises(urllib.error.HTTPError) as e:                       # no token, no access
-        get(f'http://127.0.0.1:{port}/api/contents/nbs')
+        api_get(f'http://127.0.0.1:{port}/api/contents/nbs')
     assert e.value.code == 403
     assert listening_addresses(port) == ['127.0.0.1']                      # loopback only
 
@@ -417,9 +405,9 @@ def test_jupyter_script_with_a_password_may_listen_wider_but_keeps_the_token(jup
     r = run(['bash', 'setup/jupyter.sh'], env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     token = re.search(r'\?token=(\w+)', r.stdout).group(1)
-    assert get(f'http://127.0.0.1:{port}/api/status', token)[0] == 200
+    assert api_get(f'http://127.0.0.1:{port}/api/status', token)[0] == 200
     with pytest.raises(urllib.error.HTTPError) as e:                       # still nothing without a token
-        get(f'http://127.0.0.1:{port}/api/contents/nbs')
+        api_get(f'http://127.0.0.1:{port}/api/contents/nbs')
     assert e.value.code == 403
     assert listening_addresses(port) == ['0.0.0.0']
     assert run(['bash', 'setup/jupyter.sh', 'stop'], env).returncode == 0
