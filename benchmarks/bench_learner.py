@@ -38,7 +38,7 @@ def decoded_loader(size, bs, n):
 
 
 def hand_loop(model, dl, valid, lr, epochs):
-    """The plain PyTorch loop (train, then validation loss and accuracy, each epoch)."""
+    """The plain PyTorch loop (train, then validation loss and accuracy, each epoch); returns the last two."""
     device = default_device()
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -64,6 +64,7 @@ def hand_loop(model, dl, valid, lr, epochs):
             loss, acc = loss_fn(out, y).item(), (out.argmax(1) == y).float().mean().item()
     if device.type == 'cuda':
         torch.cuda.synchronize()
+    return loss, acc
 
 
 def learner_loop(model, dl, valid, lr, epochs):

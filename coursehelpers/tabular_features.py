@@ -10,7 +10,6 @@ import hashlib
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 __all__ = ['parse_dates', 'add_datepart', 'join_df', 'months_since', 'weeks_since',

@@ -2,7 +2,6 @@
 Chromium (Debian's, driven by Playwright), its first code cell run, the banner read off the page."""
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest

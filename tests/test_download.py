@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from coursehelpers.download import DataError, NetworkError, download, safe_extract, sha256sum
+from coursehelpers.download import DataError, download, safe_extract, sha256sum
 from coursehelpers.fetch import get_data
 
 
