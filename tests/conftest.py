@@ -92,6 +92,7 @@ def running_lab(tmp_path, env_extra=None):
     import os
     import re
     import signal
+    import socket
     import subprocess
     import time
     root = Path(__file__).resolve().parents[1]
@@ -112,6 +113,14 @@ def running_lab(tmp_path, env_extra=None):
             time.sleep(0.5)
         log.seek(0)
         assert m, f'JupyterLab printed no URL with a token:\n{log.read()[-3000:]}'
+        # Jupyter Server prints its URL before its event loop binds the port: wait for the bind.
+        for _ in range(120):
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, f'JupyterLab exited after printing its URL:\n{log.read()[-3000:]}'
+                time.sleep(0.5)
         yield port, m.group(1), log
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
