@@ -36,9 +36,9 @@ lessons: setup
 gpu-check:
 	COURSE_MODE=quick $(PYTHON) -m coursehelpers lessons run --in-process --timeout 420 --out runs/gpu-check
 
-# Side-by-side speed measurements (results in benchmarks/results/).
+# Side-by-side speed measurements, every benchmarks/bench_*.py (results in benchmarks/results/).
 bench: setup
-	$(BIN)/python benchmarks/bench_learner.py
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf runs .pytest_cache

@@ -17,8 +17,8 @@ import contextlib
 
 import torch
 
-__all__ = ['EVENTS', 'CancelFit', 'CallbackError', 'run_event', 'show_training_loop',
-           'explain_oom']
+__all__ = ['EVENTS', 'CancelFit', 'CallbackError', 'KeepBNStats', 'run_event',
+           'show_training_loop', 'explain_oom']
 
 EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'after_loss', 'after_batch',
           'before_validate', 'after_validate', 'after_epoch', 'after_fit')
@@ -47,6 +47,29 @@ class CancelFit(Exception):
 
 class CallbackError(RuntimeError):
     """An exception raised inside a callback, re-raised naming the callback and the event."""
+
+
+class KeepBNStats:
+    """Keep the pretrained BatchNorm statistics while the body trains (all groups but the last).
+
+    In training mode a BatchNorm layer normalises with the statistics of the current
+    mini-batch and blends them into its stored ones, which the validation and every later
+    prediction use. With small batches (16 photos on a laptop) those estimates are noisy,
+    and a single unfrozen epoch can replace most of the ImageNet statistics with them:
+    accuracy drops right after `unfreeze()`. This callback puts the BatchNorm layers in
+    eval mode at the start of every epoch: they normalise with the stored statistics and
+    leave them alone, while their scale and shift (and every other weight) still train.
+
+    >>> learn = cnn_learner(dls, 'efficientnet_lite0', cbs=[KeepBNStats()])   # doctest: +SKIP
+
+    Used in lesson 07.
+    """
+
+    def before_epoch(self, learn):
+        for group in learn.layer_groups[:-1]:           # not the new head: it has no statistics yet
+            for module in group.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
 
 def run_event(cbs, event, learn):

@@ -427,3 +427,23 @@ def test_training_on_the_gpu(monkeypatch):
     learn.lr_find(num_it=10)
     assert all(torch.equal(weights[k], v) for k, v in cpu_state(learn.model).items())
 
+
+
+def test_keep_bn_stats_leaves_the_body_statistics_and_trains_the_rest(tmp_path):
+    from conftest import make_folder
+
+    from coursehelpers.callbacks import KeepBNStats
+    from coursehelpers.vision import ImageDataLoaders
+    from coursehelpers.vision_learner import cnn_learner
+    dls = ImageDataLoaders.from_folder(make_folder(tmp_path, n=4), size=32, bs=4, num_workers=0)
+    learn = cnn_learner(dls, 'resnet18', pretrained=False, progress=False, cbs=[KeepBNStats()])
+    learn.unfreeze()
+    bn = torch.nn.modules.batchnorm._BatchNorm
+    body = [m for m in learn.model.body.modules() if isinstance(m, bn)]
+    head = [m for m in learn.model.head.modules() if isinstance(m, bn)]
+    stats = [m.running_mean.clone() for m in body + head]
+    weights = [m.weight.clone() for m in body]
+    learn.fit(1e-2, 1)
+    assert all(torch.equal(m.running_mean, s) for m, s in zip(body, stats))
+    assert not any(torch.equal(m.running_mean, s) for m, s in zip(head, stats[len(body):]))
+    assert any(not torch.equal(m.weight, w) for m, w in zip(body, weights))    # scale still trains
