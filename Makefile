@@ -7,7 +7,7 @@ PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons bench gpu-check clean
+.PHONY: setup lab test lessons bench results gpu-check clean
 
 # Create the venv if missing, install the course package with its test tools,
 # and register the Jupyter kernel. Reruns only when pyproject.toml changes.
@@ -39,6 +39,10 @@ gpu-check:
 # Side-by-side speed measurements, every benchmarks/bench_*.py (results in benchmarks/results/).
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Run every lesson and every benchmark, then rewrite the README's results section from their files.
+results: lessons bench
+	$(BIN)/python benchmarks/update_readme.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,0 +1,127 @@
+"""Write the README's results section from the lesson runner's and the benchmarks' own files.
+
+Reads `runs/results.json` (written by `make lessons`) and `benchmarks/results/*.json`
+(written by `make bench`), and replaces the part of README.md between the markers
+`<!-- results:begin -->` and `<!-- results:end -->`. Nothing in that part is typed by
+hand: `make results` runs the lessons and the benchmarks, then this script.
+
+    python benchmarks/update_readme.py [--runs runs/results.json] [--bench benchmarks/results]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = '<!-- results:begin -->', '<!-- results:end -->'
+
+# lesson metric -> (quick-mode target, 2018 result on the full data set, from ../shared/COURSE.md)
+TARGETS = {
+    ('01_dogs_cats', 'accuracy_tta'): ('>= 0.97', '0.991'),
+    ('02_planet', 'f2'): ('>= 0.85', ''),
+    ('02_planet', 'f2_tta'): ('', '0.9363'),
+    ('03_rossmann', 'exp_rmspe'): ('<= random forest', 'about 0.0985'),
+    ('04_imdb', 'lm_perplexity'): ('< unigram', 'about 64'),
+    ('04_imdb', 'accuracy'): ('>= 0.65', '0.9431'),
+    ('05_movielens', 'mse'): ('<= 0.74, <= 30 s training', 'about 0.776'),
+    ('06_nietzsche', 'valid_loss'): ('<= 1.6, <= 90 s training', '1.252'),
+}
+TIME_LIMIT = {'04_imdb': 240}           # seconds per notebook; every other lesson 180
+
+
+def machine():
+    """CPU model and core count (or the GPU), from this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f'{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}'
+
+
+def lesson_table(results):
+    walls = {r['lesson']: r for r in results if r['metric'] == 'notebook_seconds'}
+    mode = results[0]['mode'] if results else '?'
+    lines = [f'Lessons ({mode} mode), from `make lessons`:', '',
+             '| lesson | metric | value | quick-mode target | 2018 (full data) | training s | '
+             'notebook s (limit) | peak MB (limit 4096) |', '|---|---|---|---|---|---|---|---|']
+    for name, wall in sorted(walls.items()):
+        rows = [r for r in results if r['lesson'] == name and r['metric'] != 'notebook_seconds']
+        limit = TIME_LIMIT.get(name, 180)
+        status = ' FAILED' if wall.get('status') == 'failed' else ''
+        for r in rows or [{'metric': '(records nothing)', 'value': None, 'seconds': None}]:
+            target, ref = TARGETS.get((name, r['metric']), ('', ''))
+            value = '' if r['value'] is None else f"{r['value']:.4g}"
+            secs = '' if r.get('seconds') is None else f"{r['seconds']:.0f}"
+            lines.append(f"| {name}{status} | {r['metric']} | {value} | {target} | {ref} | {secs} | "
+                         f"{wall['value']:.0f} ({limit}) | {wall.get('peak_mb') or ''} |")
+    return lines
+
+
+def _bench_row(name, r):
+    """One benchmark JSON -> (what, result, target) for the table."""
+    if name.startswith('learner_vs_hand'):
+        return ('Learner / hand-written loop, training throughput',
+                f"{r['ratio_median']:.3f}x (min {r['ratio_min']:.3f}, max {r['ratio_max']:.3f}, "
+                f"{r['pairs']} pairs)", '>= 0.9x ' + ('met' if r['target_met'] else 'MISSED'))
+    if name.startswith('predict_cpu'):
+        runs = ', '.join(f"{k.replace('_', ' ')}: {v['predict']['median_ms']:.1f} ms "
+                         f"(p10 {v['predict']['p10_ms']:.1f}, p90 {v['predict']['p90_ms']:.1f})"
+                         for k, v in r['runs'].items())
+        return ('lesson 07: predict one image on the CPU after load_learner', runs,
+                'reported (no target)')
+    if 'ratio_median' in r:
+        target = r.get('target')
+        met = '' if target is None else (' met' if r.get('target_met') else ' MISSED')
+        return (r.get('benchmark', name), f"{r['ratio_median']:.2f}x",
+                f'>= {target}x{met}' if target is not None else '')
+    return (r.get('benchmark', name), json.dumps({k: v for k, v in r.items()
+                                                   if isinstance(v, (int, float))})[:120], '')
+
+
+def bench_table(folder):
+    files = sorted(Path(folder).glob('*.json'))
+    if not files:
+        return ['No benchmark results yet: run `make bench`.']
+    lines = ['Benchmarks, from `make bench` (side by side, medians):', '',
+             '| benchmark | result | target |', '|---|---|---|']
+    for f in files:
+        what, result, target = _bench_row(f.stem, json.loads(f.read_text()))
+        lines.append(f'| {what} | {result} | {target} |')
+    return lines
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--runs', default=str(ROOT / 'runs' / 'results.json'))
+    p.add_argument('--bench', default=str(ROOT / 'benchmarks' / 'results'))
+    p.add_argument('--readme', default=str(ROOT / 'README.md'))
+    args = p.parse_args(argv)
+    runs = Path(args.runs)
+    if not runs.exists():
+        print(f'{runs} is missing: run `make lessons` first.', file=sys.stderr)
+        return 1
+    results = json.loads(runs.read_text())
+    stamp = datetime.datetime.fromtimestamp(runs.stat().st_mtime).strftime('%Y-%m-%d')
+    section = [BEGIN, f'Measured on {machine()}, {stamp}; regenerate with `make results`.', '',
+               *lesson_table(results), '', *bench_table(args.bench), END]
+    readme = Path(args.readme)
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        print(f'{readme} has no {BEGIN} ... {END} markers.', file=sys.stderr)
+        return 1
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    readme.write_text(head + '\n'.join(section) + tail)
+    print(f'updated {readme}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
