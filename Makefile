@@ -37,7 +37,9 @@ gpu-check:
 	COURSE_MODE=quick $(PYTHON) -m coursehelpers lessons run --in-process --timeout 420 --out runs/gpu-check
 
 # Side-by-side speed measurements, every benchmarks/bench_*.py (results in benchmarks/results/).
+# The bench extra adds fastai, the baseline of bench_fastai.py.
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Run every lesson and every benchmark, then rewrite the README's results section from their files.

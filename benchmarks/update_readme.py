@@ -67,9 +67,30 @@ def lesson_table(results):
 def _bench_row(name, r):
     """One benchmark JSON -> (what, result, target) for the table."""
     if name.startswith('learner_vs_hand'):
-        return ('Learner / hand-written loop, training throughput',
+        case = f" ({r['case']}: {r['model']})" if 'case' in r else ''
+        load = f", load {r['load_avg_after'][0]:.1f}" if r.get('load_avg_after') else ''
+        return (f'Learner / hand-written loop, training throughput{case}',
                 f"{r['ratio_median']:.3f}x (min {r['ratio_min']:.3f}, max {r['ratio_max']:.3f}, "
-                f"{r['pairs']} pairs)", '>= 0.9x ' + ('met' if r['target_met'] else 'MISSED'))
+                f"{r['pairs']} pairs{load})",
+                f">= {r.get('target', 0.9)}x " + ('met' if r['target_met'] else 'MISSED'))
+    if name.startswith('fastai_'):
+        ours, theirs = r['ours'], r['fastai']
+        metric = r['metric'].split(' (')[0]
+        result = (f"{metric}: ours {ours['score_median']:.4f}, fastai "
+                  f"{theirs['score_median']:.4f}; wall time ours {ours['wall_s_median']:.1f} s, "
+                  f"fastai {theirs['wall_s_median']:.1f} s ({r['wall_ratio_median']:.2f}x, "
+                  f"{len(ours['wall_s'])} pairs)")
+        target = '; '.join(f"{what} {'met' if r['targets_met'][k] else 'MISSED'}"
+                           for k, what in r.get('targets', {}).items())
+        target = target or ('met' if r.get('target_met') else 'MISSED')
+        return (f"{r.get('what', r['benchmark'])} {r.get('fastai_version', '')}: {r['data']}",
+                result, target)
+    if name.startswith('resize_cache'):
+        return (f"lesson 02: resize cache, second epoch at {r['size']} px against decoding the "
+                'originals', f"{r['epoch_speedup_median']:.2f}x faster (pairs "
+                f"{', '.join(f'{x:.2f}' for x in r['epoch_speedups'])}; loader alone "
+                f"{r['loader_speedup_median']:.2f}x)",
+                '>= 2x ' + ('met' if r['meets_target'] else 'MISSED'))
     if name.startswith('predict_cpu'):
         runs = ', '.join(f"{k.replace('_', ' ')}: {v['predict']['median_ms']:.1f} ms "
                          f"(p10 {v['predict']['p10_ms']:.1f}, p90 {v['predict']['p90_ms']:.1f})"

@@ -20,6 +20,16 @@ def test_the_section_between_the_markers_is_rewritten_from_the_files(tmp_path):
     bench.mkdir()
     (bench / 'learner_vs_hand_cpu.json').write_text(json.dumps(
         {'ratio_median': 0.985, 'ratio_min': 0.95, 'ratio_max': 1.01, 'pairs': 3, 'target_met': True}))
+    (bench / 'resize_cache_cpu.json').write_text(json.dumps(
+        {'size': 64, 'epoch_speedup_median': 1.5, 'epoch_speedups': [1.4, 1.5, 1.6],
+         'loader_speedup_median': 2.3, 'meets_target': False}))
+    (bench / 'fastai_collab_cpu.json').write_text(json.dumps(
+        {'benchmark': 'fastai_collab', 'what': 'MovieLens', 'metric': 'validation MSE (lower)',
+         'data': 'ml-latest-small', 'fastai_version': '2.8.12', 'wall_ratio_median': 0.06,
+         'ours': {'score_median': 0.7303, 'wall_s_median': 3.3, 'wall_s': [3.2, 3.3, 3.4]},
+         'fastai': {'score_median': 0.757, 'wall_s_median': 64.5, 'wall_s': [64, 65, 64.5]},
+         'targets': {'score': 'MSE <= fastai', 'time': 'wall <= 0.2x'},
+         'targets_met': {'score': True, 'time': False}}))
     readme = tmp_path / 'README.md'
     readme.write_text('# Title\n\n<!-- results:begin -->\nold numbers\n<!-- results:end -->\n\nafter\n')
     run = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'update_readme.py'),
@@ -32,6 +42,9 @@ def test_the_section_between_the_markers_is_rewritten_from_the_files(tmp_path):
             '61 (180) | 1200.5 |') in text
     assert '| 00_setup FAILED | (records nothing) |' in text
     assert '| 0.985x (min 0.950, max 1.010, 3 pairs) | >= 0.9x met |' in text
+    assert '| 1.50x faster (pairs 1.40, 1.50, 1.60; loader alone 2.30x) | >= 2x MISSED |' in text
+    assert ('validation MSE: ours 0.7303, fastai 0.7570; wall time ours 3.3 s, fastai 64.5 s '
+            '(0.06x, 3 pairs) | MSE <= fastai met; wall <= 0.2x MISSED |') in text
 
 
 def test_missing_inputs_say_what_to_run(tmp_path):
