@@ -91,6 +91,11 @@ def _bench_row(name, r):
                 f"{', '.join(f'{x:.2f}' for x in r['epoch_speedups'])}; loader alone "
                 f"{r['loader_speedup_median']:.2f}x)",
                 '>= 2x ' + ('met' if r['meets_target'] else 'MISSED'))
+    if name.startswith('tokenize'):
+        return ('lesson 04: tokenize_texts against a plain single-process loop',
+                f"{r['speedup_median']:.2f}x faster; {r['workers_best_s']:.1f} s for the reviews "
+                f"({r['workers']} workers)", f"{r['target']}: " + ('met' if r['meets_target']
+                                                                    else 'MISSED'))
     if name.startswith('predict_cpu'):
         runs = ', '.join(f"{k.replace('_', ' ')}: {v['predict']['median_ms']:.1f} ms "
                          f"(p10 {v['predict']['p10_ms']:.1f}, p90 {v['predict']['p90_ms']:.1f})"
