@@ -1,4 +1,4 @@
-"""Tokenizing 50,000 reviews: `tokenize_texts` (worker processes) against a plain loop, side by side.
+"""Tokenizing 50,000 reviews: `tokenize_texts` (worker processes) against a plain loop.
 
 The reviews are the IMDB sample's 1,000 repeated to 50,000 (full mode tokenizes 100,000
 reviews of the same kind). One side is `[tokenize(t) for t in texts]` in this process;
@@ -8,13 +8,13 @@ process per core. Both must give the same tokens. Runs alternate (loop, workers,
 together. Target: 50,000 reviews well under a minute; workers faster than the loop when
 there is more than one core.
 
-    python benchmarks/bench_tokenize.py [--pairs 3] [--n 50000] [--workers N] [--out benchmarks/results]
+    python benchmarks/bench_tokenize.py [--pairs 3] [--n 50000] [--workers N]
+                                        [--out benchmarks/results]
 """
 import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -38,7 +38,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--pairs', type=int, default=3)
     parser.add_argument('--n', type=int, default=50_000)
-    parser.add_argument('--workers', type=int, default=None, help='default: one per core (at most 8)')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='default: one per core (at most 8)')
     parser.add_argument('--out', default='benchmarks/results')
     args = parser.parse_args(argv)
     reviews = read_imdb(get_data('imdb', 'sample')).text.tolist()

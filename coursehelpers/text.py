@@ -174,7 +174,7 @@ class Vocab:
         counts = Counter()
         for doc in docs:
             counts.update(doc)
-        words = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
+        words = sorted((t for t, c in counts.items() if c >= min_freq and t not in _SPECIAL_SET),
                        key=lambda t: (-counts[t], t))
         return cls(SPECIALS + words[:max(max_size - len(SPECIALS), 0)])
 
@@ -293,7 +293,8 @@ class SortedTextLoader:
 
     def __init__(self, docs, labels, bs=64, shuffle=False, pad_idx=1):
         if len(docs) != len(labels):
-            raise ValueError(f'{len(docs)} texts but {len(labels)} labels: give one label per text.')
+            raise ValueError(f'{len(docs)} texts but {len(labels)} labels: give one label per '
+                             'text.')
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.dataset = list(zip(docs, self.labels))
         self.lengths = torch.tensor([len(d) for d in docs])
@@ -307,7 +308,8 @@ class SortedTextLoader:
         if not self.shuffle:
             return list(self.order.split(self.batch_size))
         perm, size = torch.randperm(len(self.dataset)), self.batch_size * 50
-        batches = [b for chunk in perm.split(size) for b in self._sorted(chunk).split(self.batch_size)]
+        batches = [batch for chunk in perm.split(size)
+                   for batch in self._sorted(chunk).split(self.batch_size)]
         longest = max(range(len(batches)), key=lambda i: int(self.lengths[batches[i]].max()))
         rest = [batches[i] for i in torch.randperm(len(batches)).tolist() if i != longest]
         return [batches[longest]] + rest
@@ -343,8 +345,9 @@ class TextDataLoaders(DataLoaders):
 
         >>> dls = TextDataLoaders.language_model(trn_tok, val_tok, vocab, 64, 70)  # doctest: +SKIP
         """
-        stream = [torch.cat([vocab.numericalize(d) for d in docs]) for docs in (train_docs, valid_docs)]
-        return cls(BPTTLoader(stream[0], bs, bptt), BPTTLoader(stream[1], bs, bptt), vocab)
+        train, valid = [torch.cat([vocab.numericalize(d) for d in docs])
+                        for docs in (train_docs, valid_docs)]
+        return cls(BPTTLoader(train, bs, bptt), BPTTLoader(valid, bs, bptt), vocab)
 
     @classmethod
     def classifier(cls, train_docs, train_labels, valid_docs, valid_labels, vocab, bs=64,

@@ -221,7 +221,8 @@ class TextClassifier(nn.Module):
 
     Input: bs x seq token numbers, padded at the end with `pad_idx`. The LSTMs read left
     to right, so a review's outputs never depend on the padding after it: pooling only
-    its own positions gives the same result as reading it alone. The head is
+    its own positions gives the same result as reading it alone (no need for
+    `pack_padded_sequence`, whose backward pass is very slow on a CPU). The head is
     BatchNorm, dropout `head_p`, a linear layer of `n_head` units, ReLU, BatchNorm,
     dropout 0.1, linear to `n_classes`. `drop_mult` scales every dropout (2018: 0.5).
 
@@ -293,28 +294,33 @@ def load_encoder(model, file, vocab=None):
     """
     weights, meta_file = _encoder_files(file)
     if not weights.is_file() or not meta_file.is_file():
-        found = sorted(p.stem for p in weights.parent.glob('*.json')) if weights.parent.is_dir() else []
+        folder = weights.parent
+        found = sorted(p.stem for p in folder.glob('*.json')) if folder.is_dir() else []
         raise FileNotFoundError(f'No saved encoder at {weights} and {meta_file} (encoders there: '
-                                f'{found or "none"}). Save one first with save_encoder(model, vocab, file).')
-    itos = json.loads(meta_file.read_text())['itos']
-    n_model = model.encoder.emb.num_embeddings
-    sizes = [('this model is built for', n_model)]
-    sizes += [('the vocabulary you passed has', len(vocab))] if vocab is not None else []
-    for who, n in sizes:
-        if n != len(itos):
-            raise ValueError(f'The encoder in {weights} was trained with a vocabulary of '
-                             f'{len(itos)} tokens, but {who} {n} tokens. Build the classifier '
-                             f'data and model with the saved vocabulary: '
-                             f'vocab = Vocab.load({str(meta_file)!r}).')
-    if vocab is not None and vocab.itos != itos:
-        i = next(i for i, (a, b) in enumerate(zip(vocab.itos, itos)) if a != b)
-        raise ValueError(f'The encoder in {weights} and your vocabulary both have {len(itos)} tokens '
-                         f'but differ (token {i}: {itos[i]!r} saved, {vocab.itos[i]!r} yours). Use '
-                         f'the saved vocabulary: vocab = Vocab.load({str(meta_file)!r}).')
+                                f'{found or "none"}). Save one first with '
+                                'save_encoder(model, vocab, file).')
+    _check_vocab(json.loads(meta_file.read_text())['itos'], model, vocab, weights, meta_file)
     state = torch.load(weights, map_location=next(model.parameters()).device, weights_only=True)
     check_same_architecture(weights, state, model.encoder)
     model.encoder.load_state_dict(state)
     return model
+
+
+def _check_vocab(itos, model, vocab, weights, meta_file):
+    """Raise when the saved vocabulary `itos` is not the one of `model` (and of `vocab`)."""
+    fix = ('Build the classifier data and model with the saved vocabulary: '
+           f'vocab = Vocab.load({str(meta_file)!r}).')
+    sizes = [('this model is built for', model.encoder.emb.num_embeddings)]
+    sizes += [('the vocabulary you passed has', len(vocab))] if vocab is not None else []
+    for who, n in sizes:
+        if n != len(itos):
+            raise ValueError(f'The encoder in {weights} was trained with a vocabulary of '
+                             f'{len(itos)} tokens, but {who} {n} tokens. {fix}')
+    if vocab is not None and vocab.itos != itos:
+        i = next(i for i, (a, b) in enumerate(zip(vocab.itos, itos)) if a != b)
+        raise ValueError(f'The encoder in {weights} and your vocabulary both have {len(itos)} '
+                         f'tokens but differ (token {i}: {itos[i]!r} saved, {vocab.itos[i]!r} '
+                         f'yours). {fix}')
 
 
 def lm_perplexity(model, dl):

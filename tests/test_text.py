@@ -10,8 +10,9 @@ from coursehelpers.rnn import rnn_learner
 from coursehelpers.text import (BOS, MAJ, PAD, SPECIALS, UNK, UP, SortedTextLoader, TextDataLoaders,
                                 Vocab, detokenize, pad_batch, read_imdb, read_text, tokenize,
                                 tokenize_texts, trim, unigram_perplexity)
-from coursehelpers.text_models import (ActivationPenalty, LanguageModel, TextClassifier, WeightDropLSTM, concat_pool,
-                                       generate_text, lm_perplexity, load_encoder, save_encoder)
+from coursehelpers.text_models import (ActivationPenalty, LanguageModel, TextClassifier,
+                                       WeightDropLSTM, concat_pool, generate_text, lm_perplexity,
+                                       load_encoder, save_encoder)
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +153,8 @@ def test_training_batches_shuffle_but_keep_lengths_together():
 
 
 def test_pad_batch_and_trim():
-    assert pad_batch([torch.tensor([4]), torch.tensor([5, 6])], pad_idx=1).tolist() == [[4, 1], [5, 6]]
+    padded = pad_batch([torch.tensor([4]), torch.tensor([5, 6])], pad_idx=1)
+    assert padded.tolist() == [[4, 1], [5, 6]]
     assert trim(torch.arange(10), 4).tolist() == [0, 7, 8, 9]
     assert trim(torch.arange(3), 4).tolist() == [0, 1, 2]
 
