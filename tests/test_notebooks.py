@@ -38,7 +38,7 @@ def test_outputs_only_where_checked(path):
 def test_portable_cells(path):
     for i, cell in enumerate(code_cells(path)):
         src = ''.join(cell['source'])
-        assert CUDA_CALL not in src, f'{path.name} cell {i}: use .to(device), not .cuda()'
+        assert CUDA_CALL not in src, f'{path.name} cell {i}: move tensors with .to(device), not with their cuda method'
         assert not ABSOLUTE.search(src), f'{path.name} cell {i} has an absolute path'
         assert 'paperspace' not in src.lower(), f'{path.name} cell {i} names a provider path'
 
