@@ -28,7 +28,6 @@ exits 0 without writing results). Progress bars are off on both sides.
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -47,6 +46,8 @@ from coursehelpers.metrics import accuracy
 from coursehelpers.vision import ImageDataLoaders, model_stats, side_on_tfms
 from coursehelpers.vision_learner import cnn_learner
 from coursehelpers.vision_models import ARCHS, imagenet_model
+
+from common import load_average
 
 ARCH = 'efficientnet_lite0'
 
@@ -186,7 +187,7 @@ def alternate(pairs, sides):
             out[name]['fit_s'].append(fit_s if fit_s is not None else wall)
             out[name]['score'].append(score(learn))
             print(f'pair {i + 1}: {name:7s} score {out[name]["score"][-1]:.4f}, '
-                  f'wall {wall:6.1f} s, load average {_load()}', flush=True)
+                  f'wall {wall:6.1f} s, load average {load_average()}', flush=True)
     return out
 
 
@@ -251,10 +252,6 @@ def dogscats_task(args):
 TASKS = {'collab': collab_task, 'dogscats': dogscats_task}
 
 
-def _load():
-    """The 1, 5 and 15 minute load averages (other processes slow every timing down)."""
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None
-
 
 def report(r):
     """Print one task's medians and whether each target is met."""
@@ -262,7 +259,7 @@ def report(r):
     print(f"{r['benchmark']}: {r['metric']}: ours {o['score_median']:.4f}, fastai "
           f"{f['score_median']:.4f}; wall time ours {o['wall_s_median']:.1f} s, fastai "
           f"{f['wall_s_median']:.1f} s, ratio {r['wall_ratio_median']:.3f} (min "
-          f"{r['wall_ratio_min']:.3f}, max {r['wall_ratio_max']:.3f}); load average {_load()}")
+          f"{r['wall_ratio_min']:.3f}, max {r['wall_ratio_max']:.3f}); load average {load_average()}")
     for name, met in r['targets_met'].items():
         print(f"  target {r['targets'][name]} (medians; wall time: median of the pair ratios): "
               f"{'met' if met else 'MISSED'}")
@@ -296,11 +293,11 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        load_before = _load()
+        load_before = load_average()
         r = TASKS[name](args)
         r.update(fastai_version=version, torch_version=torch.__version__,
                  device=device_name(), threads=torch.get_num_threads(),
-                 load_avg_before=load_before, load_avg_after=_load())
+                 load_avg_before=load_before, load_avg_after=load_average())
         r['target_met'] = all(r['targets_met'].values())
         report(r)
         (out / f"{r['benchmark']}_{default_device().type}.json").write_text(json.dumps(r, indent=1))

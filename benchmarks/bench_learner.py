@@ -26,7 +26,6 @@ contention, not the loop.
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
 import time
@@ -46,6 +45,8 @@ from coursehelpers.tabular import (TabularModel, TabularProc, add_datepart, add_
                                    add_rolling, exp_rmspe, join_df, months_since, parse_dates,
                                    tabular_dls, time_split, weeks_since)
 from coursehelpers.vision import ImageDataLoaders, create_cnn, model_stats
+
+from common import load_average
 
 TARGET = 0.9
 
@@ -340,7 +341,7 @@ def measure(case, pairs, progress=False):
     sides = {'learner': case.learner, 'hand': case.hand}
     for fn in sides.values():
         timed(fn, copy.deepcopy(case.model))                          # warm-up, not counted
-    load_before, speeds, ratios, cpu_ratios = _load(), {'learner': [], 'hand': []}, [], []
+    load_before, speeds, ratios, cpu_ratios = load_average(), {'learner': [], 'hand': []}, [], []
     for i in range(pairs):
         wall, cpu = {}, {}
         for name in (('learner', 'hand') if i % 2 == 0 else ('hand', 'learner')):
@@ -361,14 +362,10 @@ def measure(case, pairs, progress=False):
               'ratio_median': statistics.median(ratios), 'ratio_min': min(ratios),
               'ratio_max': max(ratios), 'ratios': ratios, 'pairs': pairs, 'target': TARGET,
               'cpu_time_ratio_median': statistics.median(cpu_ratios),
-              'load_avg_before': load_before, 'load_avg_after': _load()}
+              'load_avg_before': load_before, 'load_avg_after': load_average()}
     result['target_met'] = result['ratio_median'] >= TARGET
     return result
 
-
-def _load():
-    """The 1, 5 and 15 minute load averages (other processes slow every timing down)."""
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None
 
 
 def main(argv=None):

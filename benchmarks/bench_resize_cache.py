@@ -25,6 +25,8 @@ from coursehelpers.device import device_name
 from coursehelpers.vision import ImageDataLoaders, model_stats, resize_images, top_down_tfms
 from coursehelpers.vision_learner import cnn_learner
 
+from common import load_average
+
 ARCH = 'efficientnet_lite0'
 
 
@@ -75,7 +77,7 @@ def main(argv=None):
     load_ratios = [o / c for o, c in zip(load['originals'], load['cache'])]
     result = {
         'benchmark': 'resize_cache', 'size': args.size, 'bs': args.bs, 'arch': ARCH,
-        'device': device_name(), 'cpu_count': os.cpu_count(), 'load_avg_before': _load(),
+        'device': device_name(), 'cpu_count': os.cpu_count(), 'load_avg_before': load_average(),
         'second_epoch_s': epoch, 'loader_pass_s': load,
         'epoch_speedup_median': statistics.median(ratios), 'epoch_speedups': ratios,
         'loader_speedup_median': statistics.median(load_ratios),
@@ -84,17 +86,13 @@ def main(argv=None):
     result['meets_target'] = result['epoch_speedup_median'] >= 2.0
     print(f"second epoch: originals / cache = {result['epoch_speedup_median']:.2f}x "
           f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}); loader alone "
-          f"{result['loader_speedup_median']:.2f}x; load average {_load()}; target >= 2x: "
+          f"{result['loader_speedup_median']:.2f}x; load average {load_average()}; target >= 2x: "
           f"{'met' if result['meets_target'] else 'MISSED'}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'resize_cache_cpu.json').write_text(json.dumps(result, indent=2))
     return result
 
-
-def _load():
-    """The 1, 5 and 15 minute load averages (other processes slow every timing down)."""
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None
 
 
 if __name__ == '__main__':

@@ -21,6 +21,8 @@ from pathlib import Path
 from coursehelpers import get_data
 from coursehelpers.text import read_imdb, tokenize, tokenize_texts
 
+from common import load_average
+
 
 def plain_loop(texts):
     """The baseline: one process, one review after another."""
@@ -58,23 +60,19 @@ def main(argv=None):
     best = min(times['workers'])
     result = {
         'benchmark': 'tokenize', 'reviews': len(texts), 'cpu_count': os.cpu_count(),
-        'workers': args.workers or min(os.cpu_count() or 1, 8), 'load_avg_before': _load(),
+        'workers': args.workers or min(os.cpu_count() or 1, 8), 'load_avg_before': load_average(),
         'seconds': times, 'speedup_median': statistics.median(ratios), 'speedups': ratios,
         'workers_best_s': best, 'target': f'{args.n:,} reviews well under 60 s',
     }
     result['meets_target'] = best < 30
     print(f"plain loop / tokenize_texts = {result['speedup_median']:.2f}x (pairs "
           f"{', '.join(f'{r:.2f}' for r in ratios)}); tokenize_texts: {best:.1f} s for "
-          f"{len(texts):,} reviews on {os.cpu_count()} cores; load average {_load()}")
+          f"{len(texts):,} reviews on {os.cpu_count()} cores; load average {load_average()}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'tokenize_cpu.json').write_text(json.dumps(result, indent=2))
     return result
 
-
-def _load():
-    """The 1, 5 and 15 minute load averages (other processes slow every timing down)."""
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None
 
 
 if __name__ == '__main__':

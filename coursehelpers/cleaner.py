@@ -13,7 +13,6 @@ data (hidden from the loaders), from where it can be restored or removed for goo
 
 Used in lesson 07.
 """
-import io
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 import torch
 
 from .interpret import top_losses
-from .vision_files import open_image
+from .vision_files import thumbnail_png
 
 __all__ = ['KEEP', 'DELETE', 'most_suspicious', 'move_files', 'ImageCleaner']
 
@@ -100,15 +99,6 @@ def move_files(changes):
     return pd.DataFrame(rows, columns=['file', 'action', 'now at'])
 
 
-def _thumbnail(path, size):
-    """PNG bytes of the image shrunk to fit `size` x `size`."""
-    img = open_image(path)
-    img.thumbnail((size, size))
-    buf = io.BytesIO()
-    img.save(buf, format='PNG')
-    return buf.getvalue()
-
-
 class ImageCleaner:
     """A grid of images, each with keep / delete / relabel; "Apply" moves the files.
 
@@ -130,7 +120,7 @@ class ImageCleaner:
         self.dropdowns = [widgets.Dropdown(options=options, value=KEEP,
                                            layout=widgets.Layout(width=f'{thumb + 10}px'))
                           for _ in self.paths]
-        cells = [widgets.VBox([widgets.Image(value=_thumbnail(p, thumb), format='png'),
+        cells = [widgets.VBox([widgets.Image(value=thumbnail_png(p, thumb), format='png'),
                                widgets.HTML(f'<small>{cap}</small>',
                                             layout=widgets.Layout(width=f'{thumb + 10}px')),
                                dd])

@@ -14,17 +14,20 @@ truncated or edited file fail loudly instead of predicting nonsense.
 Used in lesson 07.
 """
 import hashlib
+import io
 import json
 import os
 import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import __version__
 from .transforms import valid_tfms
+from .vision_files import ImageError, _to_rgb, open_image
 from .vision_models import ARCHS, CNN, create_cnn
 
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'ExportError', 'export', 'load_learner', 'read_metadata',
@@ -184,11 +187,6 @@ class ImagePredictor:
 
     def _image(self, item):
         """A path, raw bytes or PIL image -> an RGB PIL image (ImageError if unreadable)."""
-        import io
-
-        from PIL import Image
-
-        from .vision_files import ImageError, _to_rgb, open_image
         if isinstance(item, Image.Image):
             return _to_rgb(item)
         if isinstance(item, (bytes, bytearray, memoryview)):

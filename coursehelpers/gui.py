@@ -10,10 +10,11 @@ in the app, never a traceback.
 Used in lesson 07.
 """
 import html
+import io
 
 import ipywidgets as widgets
 
-from .vision_files import ImageError
+from .vision_files import ImageError, thumbnail_png
 
 __all__ = ['ClassifierApp']
 
@@ -62,7 +63,7 @@ class ClassifierApp:
             self.result.value = (f'<b style="color:#b00">{html.escape(name)} is not a photo I '
                                  f'can read.</b> <small>{html.escape(str(e))}</small>')
             return None
-        self.picture.value = self._png(data)
+        self.picture.value = thumbnail_png(io.BytesIO(data), self.thumb)
         if isinstance(index, list):                       # multi-label: every tag found
             answer = ', '.join(f'<b>{html.escape(str(self.predictor.classes[i]))}</b> '
                                f'{float(probs[i]):.3f}' for i in index) or 'no tag found'
@@ -71,17 +72,6 @@ class ClassifierApp:
                       f'{float(probs[index]):.3f}')
         self.result.value = f'{answer} <small>({html.escape(name)})</small>'
         return label, index, probs
-
-    def _png(self, data):
-        """The uploaded image as a PNG thumbnail (every format the predictor reads)."""
-        import io
-
-        from .vision_files import open_image
-        img = open_image(io.BytesIO(data))
-        img.thumbnail((self.thumb, self.thumb))
-        buf = io.BytesIO()
-        img.save(buf, format='PNG')
-        return buf.getvalue()
 
     def _ipython_display_(self):
         from IPython.display import display

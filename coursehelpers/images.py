@@ -18,7 +18,6 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from .vision_files import IMAGE_EXTENSIONS, ImageError, open_image
 
@@ -84,29 +83,33 @@ def _suffix(url, kind):
     return by_type.get(kind, '.jpg')
 
 
+def _already_here(url, dest):
+    """The file an earlier call saved for `url` in `dest` (named by a hash of the URL), or None."""
+    stem = hashlib.sha1(url.encode()).hexdigest()[:16]
+    done = [p for p in Path(dest).glob(f'{stem}.*') if p.suffix != '.part']
+    return done[0] if done else None
+
+
 def download_image(url, dest, timeout=10, max_bytes=10_000_000):
     """Download one image into folder `dest`; return its path, or raise SkipImage(reason).
 
     The file is named after a hash of the URL (the same URL is never fetched twice),
     written as `.part` and renamed only once it decodes as an image.
     """
-    dest = Path(dest)
-    stem = hashlib.sha1(url.encode()).hexdigest()[:16]
-    done = [p for p in dest.glob(f'{stem}.*') if p.suffix != '.part']
+    done = _already_here(url, dest)
     if done:
-        return done[0]
+        return done
     body, kind = _fetch(url, timeout, max_bytes)
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    file = dest / f'{stem}{_suffix(url, kind)}'
+    file = dest / f'{hashlib.sha1(url.encode()).hexdigest()[:16]}{_suffix(url, kind)}'
     part = file.with_name(file.name + '.part')
     part.write_bytes(body)
     try:
-        with Image.open(part) as img:
-            img.format                                  # header is readable
-        open_image(part)                                # and every pixel decodes
-    except (ImageError, OSError, SyntaxError, ValueError) as e:
+        open_image(part)                                # every pixel decodes
+    except ImageError as e:
         part.unlink()
-        raise SkipImage(f'{kind} body that does not decode as an image ({e})') from None
+        raise SkipImage(f'{kind} body that does not decode as an image ({e.__cause__})') from None
     os.replace(part, file)
     return file
 
@@ -133,8 +136,7 @@ def download_images(urls, dest, timeout=10, max_bytes=10_000_000, max_images=Non
     for url in urls:
         if max_images is not None and saved >= max_images:
             break
-        stem = hashlib.sha1(url.encode()).hexdigest()[:16]
-        had = any(p.suffix != '.part' for p in Path(dest).glob(f'{stem}.*'))
+        had = _already_here(url, dest) is not None
         try:
             file = download_image(url, dest, timeout, max_bytes)
             rows.append((url, 'already here' if had else 'saved', file, ''))

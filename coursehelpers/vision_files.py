@@ -4,6 +4,7 @@ Every image in the course goes through `open_image`, so a CMYK satellite chip, a
 grayscale scan or a transparent PNG all come out as the same 3-channel RGB picture,
 and a broken file fails with its path in the message.
 """
+import io
 import os
 import random
 import shutil
@@ -15,7 +16,8 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 __all__ = ['IMAGE_EXTENSIONS', 'ImageError', 'open_image', 'verify_images', 'get_image_files',
-           'resize_images', 'split_folder', 'labelled_folder_files', 'unlabelled_folder_files',
+           'thumbnail_png', 'resize_images', 'split_folder', 'labelled_folder_files',
+           'unlabelled_folder_files',
            'labelled_csv_rows']
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -62,6 +64,18 @@ def _to_rgb(img):
         white = Image.new('RGBA', img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, img)
     return img.convert('RGB') if img.mode != 'RGB' else img
+
+
+def thumbnail_png(source, size):
+    """PNG bytes of an image (a path or a file object) shrunk to fit `size` x `size`, for widgets.
+
+    Used in lesson 07 (the cleaner and the classifier app).
+    """
+    img = open_image(source)
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format='PNG')
+    return buf.getvalue()
 
 
 def verify_images(paths, decode=True):

@@ -72,6 +72,16 @@ def data_root(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models: one thread (two threads spin against each other on a busy 2-core box)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f'the sample mirror {SHARED_DATA} is missing; these tests need the real samples')

@@ -7,13 +7,7 @@ from coursehelpers.rnn import (BPTTLoader, CharDataLoaders, CharRNN, CharVocab, 
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread (two threads spin against each other on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 TEXT = 'the quick brown fox jumps over the lazy dog. ' * 40

@@ -15,13 +15,7 @@ from coursehelpers.text_models import (ActivationPenalty, LanguageModel, TextCla
                                        load_encoder, save_encoder)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread (two threads spin against each other on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 DOCS = [tokenize(t) for t in ['The film was great. I loved it!', 'A bad film; the acting was bad.',
