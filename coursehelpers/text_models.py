@@ -192,6 +192,7 @@ class ActivationPenalty:
         self.alpha, self.beta = alpha, beta
 
     def after_loss(self, learn):
+        """Add both penalties to `learn.loss` (called on training batches only)."""
         raw, dropped = learn.model.last_outputs
         ar = dropped.float().pow(2).mean()
         tar = (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean()
