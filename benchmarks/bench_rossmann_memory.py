@@ -1,0 +1,241 @@
+"""Peak memory of lesson 03's feature step on a full-size Rossmann training table.
+
+The shared sample holds 10,000 of the 1,017,209 rows of Kaggle's `train.csv`. This benchmark
+writes a synthetic `train.csv` of the full table's shape: the same 9 columns and dtypes, the
+same 1,115 stores over the same 942 days (2013-01-01 to 2015-07-31), the same gap (180 stores
+without rows from 2014-07-01 to 2014-12-31, and store 988 without 2013-01-01), so exactly
+1,017,209 rows. Sales and customers are drawn around each store's level in the sample; opening,
+promotions, state and school holidays follow calendars like the real ones. Every other table
+(stores, states, trends, weather, the 41,088-row test table) is the real one from the sample.
+
+It then runs lesson 03's own code cells, in full mode, in a fresh process: from the first cell
+up to the one that builds the data loaders and the model (everything before `lr_find`): reading
+the seven tables, the checked joins, date parts, event features, the joined table written to
+the parquet cache, the time-based split (2014-08-01 to 2014-09-17, as in full mode), the
+preprocessing fitted on train and applied to valid and test, and the tensors of the loaders.
+A thread samples the process's resident memory every 5 ms; the peak is reported overall and
+per cell, with `ru_maxrss` as a cross-check. It runs twice: the first run builds the joined
+table, the second reads it from the parquet cache (a student's later runs).
+
+Target: the feature step fits a 24 GB machine (peak resident memory well under 24 GiB).
+
+    python benchmarks/bench_rossmann_memory.py [--keep DIR] [--out benchmarks/results]
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common import load_average
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / 'nbs' / '03_rossmann.ipynb'
+FULL_ROWS = 1_017_209
+TARGET_GIB = 24
+STOP_AT = 'lr_find'          # the first cell not run: training starts there
+
+# Calendars close to Germany's in 2013-2015: nationwide public holidays ('a'), Easter ('b'),
+# Christmas ('c').
+PUBLIC = ['01-01', '05-01', '10-03']
+EASTER = ['2013-03-29', '2013-04-01', '2014-04-18', '2014-04-21', '2015-04-03', '2015-04-06']
+CHRISTMAS = ['12-25', '12-26']
+
+
+def synthetic_train(sample_dir, seed=0):
+    """A DataFrame shaped like Kaggle's full train.csv, levels taken from the sample."""
+    rng = np.random.default_rng(seed)
+    sample = pd.read_csv(sample_dir / 'train.csv', low_memory=False)
+    states = pd.read_csv(sample_dir / 'store_states.csv').set_index('Store')['State']
+    stores = np.arange(1, 1116)
+    dates = pd.date_range('2013-01-01', '2015-07-31')
+    store = np.tile(stores, len(dates))
+    date = np.repeat(dates.values, len(stores))
+    keep = np.ones(len(store), bool)
+    gap_stores = rng.choice(stores, 180, replace=False)
+    in_gap = (date >= np.datetime64('2014-07-01')) & (date <= np.datetime64('2014-12-31'))
+    keep &= ~(in_gap & np.isin(store, gap_stores))
+    keep &= ~((store == 988) & (date == np.datetime64('2013-01-01')))
+    store, date = store[keep], pd.DatetimeIndex(date[keep])
+    n = len(store)
+
+    dow = date.day_of_week.to_numpy() + 1
+    md = date.strftime('%m-%d')
+    holiday = np.full(n, '0', dtype=object)
+    holiday[np.isin(md, PUBLIC)] = 'a'
+    holiday[date.isin(pd.to_datetime(EASTER))] = 'b'
+    holiday[np.isin(md, CHRISTMAS)] = 'c'
+
+    opened = sample[sample.Open == 1]
+    sunday_open = set(opened.loc[opened.DayOfWeek == 7, 'Store'])
+    is_open = (dow != 7) | np.isin(store, list(sunday_open))
+    is_open &= holiday == '0'
+    is_open &= rng.random(n) > 0.005                     # refits, strikes, stock-taking
+    promo = ((date - pd.Timestamp('2013-01-07')).days.to_numpy() // 7 % 2 == 0) & (dow <= 5)
+
+    # School holidays: summer (six weeks, starting a week later for each state in turn),
+    # Christmas and Easter fortnights.
+    state_no = pd.Series(pd.factorize(states)[0], index=states.index).reindex(store).to_numpy()
+    doy = date.day_of_year.to_numpy()
+    summer_start = 176 + 7 * (state_no % 8)
+    school = (doy >= summer_start) & (doy < summer_start + 42)
+    school |= (doy >= 356) | (doy <= 6)
+    school |= (md >= '03-25') & (md <= '04-08')
+
+    level = opened.groupby('Store').Sales.mean().reindex(stores).fillna(opened.Sales.median())
+    per_customer = (opened.groupby('Store').Sales.sum() / opened.groupby('Store').Customers.sum())
+    per_customer = per_customer.reindex(stores).fillna(opened.Sales.sum() / opened.Customers.sum())
+    sales = (level.reindex(store).to_numpy() * np.where(promo, 1.2, 1.0)
+             * np.where(dow == 1, 1.1, 1.0) * rng.lognormal(0, 0.15, n))
+    customers = sales / per_customer.reindex(store).to_numpy() * rng.lognormal(0, 0.05, n)
+    df = pd.DataFrame({
+        'Store': store, 'DayOfWeek': dow, 'Date': date.strftime('%Y-%m-%d'),
+        'Sales': np.where(is_open, sales.round(), 0).astype(np.int64),
+        'Customers': np.where(is_open, customers.round(), 0).astype(np.int64),
+        'Open': is_open.astype(np.int64), 'Promo': promo.astype(np.int64),
+        'StateHoliday': holiday, 'SchoolHoliday': school.astype(np.int64)})
+    # Kaggle's file runs from the newest day to the oldest, stores ascending within a day.
+    return df.sort_values(['Date', 'Store'], ascending=[False, True], ignore_index=True)
+
+
+def make_data_root(root, sample_dir):
+    """Lay out `root/full/rossmann` (the full variant's folder) with the synthetic train.csv."""
+    dest = root / 'full' / 'rossmann'
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sample_dir.glob('*.csv'):
+        if f.name != 'train.csv':
+            shutil.copyfile(f, dest / f.name)
+    train = synthetic_train(sample_dir)
+    assert len(train) == FULL_ROWS, len(train)
+    train.to_csv(dest / 'train.csv', index=False)
+    return dest
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's resident memory; `mark()` starts a new span."""
+
+    def __init__(self, interval=0.005):
+        super().__init__(daemon=True)
+        self.interval, self.page = interval, os.sysconf('SC_PAGE_SIZE')
+        self.peak = self.span_peak = 0
+        self.running = True
+
+    def rss(self):
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * self.page
+
+    def mark(self):
+        self.span_peak = self.rss()
+
+    def run(self):
+        while self.running:
+            r = self.rss()
+            self.peak, self.span_peak = max(self.peak, r), max(self.span_peak, r)
+            time.sleep(self.interval)
+
+
+def child(out):
+    """Run the lesson's cells before training in this process; write what was measured."""
+    sys.path.insert(0, str(ROOT))
+    from coursehelpers.inprocess import cell_sources
+    import matplotlib
+    matplotlib.use('Agg')
+    os.chdir(NOTEBOOK.parent)
+    sources, _ = cell_sources(NOTEBOOK)
+    stop = next(i for i, s in enumerate(sources) if STOP_AT in s)
+    sampler = RssSampler()
+    sampler.start()
+    ns, cells = {'__name__': '__main__'}, []
+    start = time.perf_counter()
+    for i, src in enumerate(sources[:stop]):
+        sampler.mark()
+        t = time.perf_counter()
+        exec(compile(src, f'{NOTEBOOK.name}[code cell {i}]', 'exec'), ns)
+        time.sleep(2 * sampler.interval)
+        cells.append({'cell': i, 'first_line': src.strip().splitlines()[0][:70],
+                      'seconds': round(time.perf_counter() - t, 2),
+                      'peak_mb': round(sampler.span_peak / 2**20)})
+        print(f"cell {i:2d}: {cells[-1]['seconds']:6.1f} s, peak {cells[-1]['peak_mb']:6,} MB  "
+              f"{cells[-1]['first_line']}", flush=True)
+    sampler.running = False
+    joined, trn = ns['joined'], ns['trn']
+    result = {
+        'seconds': round(time.perf_counter() - start, 1),
+        'peak_mb': round(sampler.peak / 2**20),
+        'ru_maxrss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        'after_imports_mb': cells[1]['peak_mb'],
+        'joined_shape': list(joined.shape),
+        'joined_mb': round(joined.memory_usage(deep=True).sum() / 2**20),
+        'train_rows': int((joined.split == 'train').sum()),
+        'fit_rows': len(trn), 'valid_rows': len(ns['val']),
+        'valid_dates': [str(ns['val'].Date.min().date()), str(ns['val'].Date.max().date())],
+        'cells': cells,
+    }
+    Path(out).write_text(json.dumps(result, indent=1))
+
+
+def run_child(root, label):
+    env = dict(os.environ, COURSE_MODE='full', COURSE_DATA=str(root), COURSE_DEVICE='cpu')
+    env.pop('COURSE_DATA_MIRROR', None)
+    with tempfile.NamedTemporaryFile(suffix='.json') as tmp:
+        print(f'== {label}', flush=True)
+        subprocess.run([sys.executable, __file__, '--child', tmp.name], env=env, check=True)
+        return json.loads(Path(tmp.name).read_text())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--keep', help='build the data root in DIR and keep it (default: a '
+                        'temporary folder, removed afterwards)')
+    parser.add_argument('--out', default='benchmarks/results')
+    parser.add_argument('--child', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args.child)
+
+    sys.path.insert(0, str(ROOT))
+    from coursehelpers import get_data
+    sample_dir = get_data('rossmann', 'sample')
+    load_before = load_average()
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix='rossmann-full-'))
+    try:
+        t = time.perf_counter()
+        train_csv = make_data_root(root, sample_dir) / 'train.csv'
+        print(f'synthetic train.csv: {FULL_ROWS:,} rows, {train_csv.stat().st_size / 2**20:.0f} MB, '
+              f'written in {time.perf_counter() - t:.0f} s', flush=True)
+        build = run_child(root, 'first run: builds the joined table')
+        cached = run_child(root, 'second run: reads the joined table from the parquet cache')
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    peak = max(build['peak_mb'], cached['peak_mb'], build['ru_maxrss_mb'], cached['ru_maxrss_mb'])
+    result = {'benchmark': 'rossmann_memory', 'rows': FULL_ROWS, 'build': build,
+              'cached': cached, 'peak_mb': peak, 'target_gib': TARGET_GIB,
+              'target_met': peak < TARGET_GIB * 1024, 'load_avg_before': load_before,
+              'load_avg_after': load_average()}
+    print(f"\njoined table {build['joined_shape'][0]:,} x {build['joined_shape'][1]} "
+          f"({build['joined_mb']:,} MB in pandas); fit rows {build['fit_rows']:,}, valid rows "
+          f"{build['valid_rows']:,} ({build['valid_dates'][0]} to {build['valid_dates'][1]})")
+    for label, r in (('first run (builds the table)', build), ('later runs (parquet cache)', cached)):
+        top = max(r['cells'], key=lambda c: c['peak_mb'])
+        print(f"{label}: peak {r['peak_mb']:,} MB (ru_maxrss {r['ru_maxrss_mb']:,} MB; "
+              f"{r['after_imports_mb']:,} MB after the imports) in {r['seconds']:.0f} s; "
+              f"highest in cell {top['cell']} ({top['first_line']})")
+    print(f"target: under {TARGET_GIB} GiB: " + ('met' if result['target_met'] else 'MISSED'))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'rossmann_memory.json').write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
