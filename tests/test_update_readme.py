@@ -23,6 +23,14 @@ def test_the_section_between_the_markers_is_rewritten_from_the_files(tmp_path):
     (bench / 'resize_cache_cpu.json').write_text(json.dumps(
         {'size': 64, 'epoch_speedup_median': 1.5, 'epoch_speedups': [1.4, 1.5, 1.6],
          'loader_speedup_median': 2.3, 'meets_target': False}))
+    (bench / 'channels_last_cpu.json').write_text(json.dumps(
+        {'threads': 2, 'target_met': True, 'settings': [
+            {'setting': 'frozen body, 64 px, batch 64', 'ratio_median': 1.66},
+            {'setting': 'unfrozen body, 64 px, batch 64', 'ratio_median': 1.78}]}))
+    (bench / 'rossmann_memory.json').write_text(json.dumps(
+        {'rows': 1017209, 'target_gib': 24, 'target_met': True,
+         'build': {'peak_mb': 3736, 'joined_shape': [1058297, 88], 'after_imports_mb': 851},
+         'cached': {'peak_mb': 3721}}))
     (bench / 'fastai_collab_cpu.json').write_text(json.dumps(
         {'benchmark': 'fastai_collab', 'what': 'MovieLens', 'metric': 'validation MSE (lower)',
          'data': 'ml-latest-small', 'fastai_version': '2.8.12', 'wall_ratio_median': 0.06,
@@ -43,6 +51,11 @@ def test_the_section_between_the_markers_is_rewritten_from_the_files(tmp_path):
     assert '| 00_setup FAILED | (records nothing) |' in text
     assert '| 0.985x (min 0.950, max 1.010, 3 pairs) | >= 0.9x met |' in text
     assert '| 1.50x faster (pairs 1.40, 1.50, 1.60; loader alone 2.30x) | >= 2x MISSED |' in text
+    assert ('(2 threads) | frozen body, 64 px, batch 64: 1.66x; unfrozen body, 64 px, batch 64: '
+            '1.78x | >= 1.0x in every setting met |') in text
+    assert ('synthetic 1,017,209-row train.csv (full mode) | 3,736 MB building the 1,058,297 x 88 '
+            'table, 3,721 MB from the parquet cache (851 MB after the imports) | < 24 GiB met |'
+            ) in text
     assert ('validation MSE: ours 0.7303, fastai 0.7570; wall time ours 3.3 s, fastai 64.5 s '
             '(0.06x, 3 pairs) | MSE <= fastai met; wall <= 0.2x MISSED |') in text
 
