@@ -14,19 +14,17 @@ every setting.
                                              [--out benchmarks/results]
 """
 import argparse
-import json
 import os
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from coursehelpers.vision_models import create_cnn
 
-from common import load_average
+from common import load_average, save_result
 
 ARCH = 'efficientnet_lite0'
 SETTINGS = [('frozen', 64, 64), ('unfrozen', 64, 64), ('frozen', 128, 16), ('unfrozen', 128, 16)]
@@ -90,9 +88,7 @@ def main(argv=None):
               'load_avg_before': load_before, 'load_avg_after': load_average()}
     print(f"channels-last >= 1.0x in every setting: {'met' if result['target_met'] else 'MISSED'} "
           f"({result['threads']} threads, load average {result['load_avg_after']})")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'channels_last_cpu.json').write_text(json.dumps(result, indent=2))
+    save_result(args.out, 'channels_last_cpu.json', result)
     return 0
 
 

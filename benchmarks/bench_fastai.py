@@ -27,12 +27,10 @@ exits 0 without writing results). Progress bars are off on both sides.
     python benchmarks/bench_fastai.py [--tasks collab,dogscats] [--collab-pairs 3] [--cnn-pairs 3]
 """
 import argparse
-import json
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -47,7 +45,7 @@ from coursehelpers.vision import ImageDataLoaders, model_stats, side_on_tfms
 from coursehelpers.vision_learner import cnn_learner
 from coursehelpers.vision_models import ARCHS, imagenet_model
 
-from common import load_average
+from common import load_average, save_result
 
 ARCH = 'efficientnet_lite0'
 
@@ -290,8 +288,6 @@ def main(argv=None):
         p.error(f'unknown task(s) {unknown}: choose from {",".join(TASKS)}')
     torch.set_num_threads(args.threads)
     warnings.simplefilter('ignore', UserWarning)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for name in names:
         load_before = load_average()
         r = TASKS[name](args)
@@ -300,7 +296,7 @@ def main(argv=None):
                  load_avg_before=load_before, load_avg_after=load_average())
         r['target_met'] = all(r['targets_met'].values())
         report(r)
-        (out / f"{r['benchmark']}_{default_device().type}.json").write_text(json.dumps(r, indent=1))
+        save_result(args.out, f"{r['benchmark']}_{default_device().type}.json", r)
     return 0            # a missed target is reported above, not an error: `make bench` goes on
 
 

@@ -25,11 +25,9 @@ contention, not the loop.
 """
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,7 +44,7 @@ from coursehelpers.tabular import (TabularModel, TabularProc, add_datepart, add_
                                    tabular_dls, time_split, weeks_since)
 from coursehelpers.vision import ImageDataLoaders, create_cnn, model_stats
 
-from common import load_average
+from common import load_average, save_result
 
 TARGET = 0.9
 
@@ -387,8 +385,6 @@ def main(argv=None):
     if unknown:
         p.error(f'unknown model(s) {unknown}: choose from {",".join(CASES)}')
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     missed = []
     for name in names:
         seed_everything(0)
@@ -398,8 +394,7 @@ def main(argv=None):
               f"(min {r['ratio_min']:.3f}, max {r['ratio_max']:.3f}) over {args.pairs} pairs, "
               f"in CPU time {r['cpu_time_ratio_median']:.3f}; load average {r['load_avg_after']}; "
               f"target >= {TARGET}: {'met' if r['target_met'] else 'MISSED'}", flush=True)
-        (out / f'learner_vs_hand_{name}_{default_device().type}.json').write_text(
-            json.dumps(r, indent=1))
+        save_result(args.out, f'learner_vs_hand_{name}_{default_device().type}.json', r)
         missed += [] if r['target_met'] else [name]
     if missed:
         print(f'target MISSED for: {", ".join(missed)}')

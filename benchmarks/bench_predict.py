@@ -14,7 +14,6 @@ ratio end-to-end / forward computed call pair by call pair. Also the time to loa
     python benchmarks/bench_predict.py [--calls 50] [--size 128] [--out benchmarks/results]
 """
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from coursehelpers.device import device_name
 from coursehelpers.export import export, load_learner
 from coursehelpers.vision import ImageDataLoaders, get_image_files, model_stats
 from coursehelpers.vision_learner import cnn_learner
+
+from common import save_result
 
 ARCH = 'efficientnet_lite0'
 
@@ -94,9 +95,7 @@ def main(argv=None):
               'file_mb': round(mb, 1), 'load_median_ms': 1000 * statistics.median(loads),
               'runs': runs}
     print(f"load_learner: median {result['load_median_ms']:.0f} ms for a {mb:.1f} MB file")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'predict_cpu.json').write_text(json.dumps(result, indent=1))
+    save_result(args.out, 'predict_cpu.json', result)
     return 0
 
 

@@ -14,20 +14,17 @@ Target: the cached second epoch >= 2x faster.
     python benchmarks/bench_resize_cache.py [--pairs 3] [--size 64] [--out benchmarks/results]
 """
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 from coursehelpers import data_root, get_data, seed_everything
 from coursehelpers.device import device_name
 from coursehelpers.vision import ImageDataLoaders, model_stats, resize_images, top_down_tfms
 from coursehelpers.vision_learner import cnn_learner
 
-from common import load_average
+from common import load_average, save_result
 
 ARCH = 'efficientnet_lite0'
 
@@ -97,11 +94,10 @@ def main(argv=None):
           f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}); loader alone "
           f"{result['loader_speedup_median']:.2f}x; the network alone takes "
           f"{statistics.median(network):.2f} s of the cached epoch, so even a cache that cost "
-          f"nothing would give {result['bound_if_loading_were_free']:.2f}x; load average {load_average()}; target >= 2x: "
+          f"nothing would give {result['bound_if_loading_were_free']:.2f}x; "
+          f"load average {load_average()}; target >= 2x: "
           f"{'met' if result['meets_target'] else 'MISSED'}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'resize_cache_cpu.json').write_text(json.dumps(result, indent=2))
+    save_result(args.out, 'resize_cache_cpu.json', result)
     return result
 
 

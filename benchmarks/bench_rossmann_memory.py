@@ -36,7 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import load_average
+from coursehelpers import get_data
+from coursehelpers.inprocess import cell_sources
+
+from common import load_average, save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / 'nbs' / '03_rossmann.ipynb'
@@ -145,8 +148,6 @@ class RssSampler(threading.Thread):
 
 def child(out):
     """Run the lesson's cells before training in this process; write what was measured."""
-    sys.path.insert(0, str(ROOT))
-    from coursehelpers.inprocess import cell_sources
     import matplotlib
     matplotlib.use('Agg')
     os.chdir(NOTEBOOK.parent)
@@ -202,8 +203,6 @@ def main(argv=None):
     if args.child:
         return child(args.child)
 
-    sys.path.insert(0, str(ROOT))
-    from coursehelpers import get_data
     sample_dir = get_data('rossmann', 'sample')
     load_before = load_average()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix='rossmann-full-'))
@@ -231,9 +230,7 @@ def main(argv=None):
               f"{r['after_imports_mb']:,} MB after the imports) in {r['seconds']:.0f} s; "
               f"highest in cell {top['cell']} ({top['first_line']})")
     print(f"target: under {TARGET_GIB} GiB: " + ('met' if result['target_met'] else 'MISSED'))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'rossmann_memory.json').write_text(json.dumps(result, indent=1))
+    save_result(args.out, 'rossmann_memory.json', result)
     return 0
 
 

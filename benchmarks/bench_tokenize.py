@@ -12,16 +12,14 @@ there is more than one core.
                                         [--out benchmarks/results]
 """
 import argparse
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 from coursehelpers import get_data
 from coursehelpers.text import read_imdb, tokenize, tokenize_texts
 
-from common import load_average
+from common import load_average, save_result
 
 
 def plain_loop(texts):
@@ -68,9 +66,7 @@ def main(argv=None):
     print(f"plain loop / tokenize_texts = {result['speedup_median']:.2f}x (pairs "
           f"{', '.join(f'{r:.2f}' for r in ratios)}); tokenize_texts: {best:.1f} s for "
           f"{len(texts):,} reviews on {os.cpu_count()} cores; load average {load_average()}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'tokenize_cpu.json').write_text(json.dumps(result, indent=2))
+    save_result(args.out, 'tokenize_cpu.json', result)
     return result
 
 
