@@ -1,12 +1,16 @@
 """Shared fixtures: a real HTTP server on 127.0.0.1, a scratch data root, a running JupyterLab."""
 import contextlib
 import http.server
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+# The real samples: the mirror the README's test command is given, else ../shared/data.
+SHARED_DATA = (Path(os.environ['COURSE_DATA_MIRROR']).expanduser().resolve()
+               if os.environ.get('COURSE_DATA_MIRROR')
+               else Path(__file__).resolve().parents[1].parent / 'shared' / 'data')
 
 
 class ArchiveServer:
@@ -84,7 +88,8 @@ def one_thread():
 @pytest.fixture
 def shared_data():
     if not SHARED_DATA.is_dir():
-        pytest.skip(f'the sample mirror {SHARED_DATA} is missing; these tests need the real samples')
+        pytest.skip(f'the sample mirror {SHARED_DATA} is missing; these tests need the real '
+                    'samples (set COURSE_DATA_MIRROR to a folder of them)')
     return SHARED_DATA
 
 
