@@ -93,10 +93,11 @@ def _bench_row(name, r):
                     f"; at most {r['bound_if_loading_were_free']:.2f}x if loading cost nothing"
                     if 'bound_if_loading_were_free' in r else '') + ')',
                 '>= 2x ' + ('met' if r['meets_target'] else 'MISSED'))
-    if name.startswith('channels_last'):
+    if name.startswith(('channels_last', 'batchnorm_folding')):
         parts = '; '.join(f"{x['setting']}: {x['ratio_median']:.2f}x" for x in r['settings'])
-        return (f"lesson CNN training step, channels-last weights against the default layout "
-                f"({r['threads']} threads)", parts,
+        what = r.get('what', 'lesson CNN training step, channels-last weights against the '
+                             'default layout')
+        return (f"{what} ({r['threads']} threads)", parts,
                 '>= 1.0x in every setting ' + ('met' if r['target_met'] else 'MISSED'))
     if name.startswith('rossmann_memory'):
         b, c = r['build'], r['cached']

@@ -67,7 +67,7 @@ def activations(learn, dataset):
     model, pool = learn.model.eval(), learn.model.head[:2]      # concat pooling + flatten
     loader = DataLoader(dataset.with_tfm(learn.dls.valid_ds.tfm), batch_size=learn.dls.batch_size,
                         num_workers=learn.dls.num_workers)
-    out = [pool(model.body(x.to(learn.device))).float().cpu() for x, _ in loader]
+    out = [pool(model.features(x.to(learn.device))).float().cpu() for x, _ in loader]
     return torch.cat(out)
 
 

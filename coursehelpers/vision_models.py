@@ -13,6 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
+from .batchnorm_folding import FoldCache, can_fold
 from .transforms import HALF_STATS, IMAGENET_STATS
 
 __all__ = ['ARCHS', 'WeightsError', 'model_stats', 'imagenet_model', 'create_cnn', 'CNN',
@@ -166,16 +167,31 @@ class CNN(nn.Module):
     """A pretrained body followed by a new head; `layer_groups()` gives its three groups.
 
     Attributes: `body` (nn.Sequential), `head`, `split` (where the body is cut in
-    two), `arch` and `stats` (the (mean, std) its inputs must be normalised with).
+    two), `arch`, `stats` (the (mean, std) its inputs must be normalised with) and
+    `fold_bn`: run each half of the body that does not train (frozen, or evaluated without
+    gradients) as a copy with its BatchNorm folded into the convolutions (see
+    `batchnorm_folding`); same outputs, about twice as fast on a CPU. False runs the layers
+    as they are.
     """
 
-    def __init__(self, body, head, split, arch, stats):
+    def __init__(self, body, head, split, arch, stats, fold_bn=True):
         super().__init__()
         self.body, self.head = body, head
         self.split, self.arch, self.stats = split, arch, stats
+        self.fold_bn, self._folded = fold_bn, FoldCache()
 
     def forward(self, x):                     # x: N x 3 x H x W
-        return self.head(self.body(x))        # N x n_out
+        return self.head(self.features(x))    # N x n_out
+
+    def features(self, x):
+        """The body's output for a batch: N x 3 x H x W -> N x C x h x w."""
+        halves = self.layer_groups()[:2]
+        fold = [self.fold_bn and can_fold(half) for half in halves]
+        if not any(fold):
+            return self.body(x)
+        for i, (half, folded) in enumerate(zip(halves, fold)):
+            x = (self._folded.get(i, half) if folded else half)(x)
+        return x
 
     def layer_groups(self):
         """[first half of the body, second half of the body, head]: one learning rate each."""

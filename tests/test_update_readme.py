@@ -27,6 +27,9 @@ def test_the_section_between_the_markers_is_rewritten_from_the_files(tmp_path):
         {'threads': 2, 'target_met': True, 'settings': [
             {'setting': 'frozen body, 64 px, batch 64', 'ratio_median': 1.66},
             {'setting': 'unfrozen body, 64 px, batch 64', 'ratio_median': 1.78}]}))
+    (bench / 'batchnorm_folding_cpu.json').write_text(json.dumps(
+        {'threads': 2, 'target_met': True, 'what': 'BatchNorm folded', 'settings': [
+            {'setting': 'validate, 64 px, batch 64', 'ratio_median': 1.64}]}))
     (bench / 'rossmann_memory.json').write_text(json.dumps(
         {'rows': 1017209, 'target_gib': 24, 'target_met': True,
          'build': {'peak_mb': 3736, 'joined_shape': [1058297, 88], 'after_imports_mb': 851},
@@ -53,6 +56,7 @@ def test_the_section_between_the_markers_is_rewritten_from_the_files(tmp_path):
     assert '| 1.50x faster (pairs 1.40, 1.50, 1.60; loader alone 2.30x) | >= 2x MISSED |' in text
     assert ('(2 threads) | frozen body, 64 px, batch 64: 1.66x; unfrozen body, 64 px, batch 64: '
             '1.78x | >= 1.0x in every setting met |') in text
+    assert '| BatchNorm folded (2 threads) | validate, 64 px, batch 64: 1.64x | >= 1.0x' in text
     assert ('synthetic 1,017,209-row train.csv (full mode) | 3,736 MB building the 1,058,297 x 88 '
             'table, 3,721 MB from the parquet cache (851 MB after the imports) | < 24 GiB met |'
             ) in text
