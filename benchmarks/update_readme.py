@@ -91,7 +91,9 @@ def _bench_row(name, r):
                 f"{', '.join(f'{x:.2f}' for x in r['epoch_speedups'])}; loader alone "
                 f"{r['loader_speedup_median']:.2f}x" + (
                     f"; at most {r['bound_if_loading_were_free']:.2f}x if loading cost nothing"
-                    if 'bound_if_loading_were_free' in r else '') + ')',
+                    if 'bound_if_loading_were_free' in r else '') + (
+                    f", {r['bound_if_cache_reads_were_free']:.2f}x if the cached copies cost "
+                    'nothing to read' if 'bound_if_cache_reads_were_free' in r else '') + ')',
                 '>= 2x ' + ('met' if r['meets_target'] else 'MISSED'))
     if name.startswith(('channels_last', 'batchnorm_folding')):
         parts = '; '.join(f"{x['setting']}: {x['ratio_median']:.2f}x" for x in r['settings'])
