@@ -14,18 +14,16 @@ setting.
     python benchmarks/bench_batchnorm_folding.py [--pairs 3] [--steps 8] [--threads N]
                                                   [--out benchmarks/results]
 """
-import argparse
 import os
 import statistics
 import time
-import warnings
 
 import torch
 import torch.nn.functional as F
 
 from coursehelpers.vision_models import create_cnn
 
-from common import load_average, save_result
+from common import load_average, save_result, step_benchmark_args
 
 ARCH = 'efficientnet_lite0'
 SETTINGS = [('train, frozen body', 64, 64), ('validate', 64, 64),
@@ -71,15 +69,7 @@ def same_outputs(model, x):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pairs', type=int, default=3)
-    parser.add_argument('--steps', type=int, default=8)
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--out', default='benchmarks/results')
-    args = parser.parse_args(argv)
-    warnings.simplefilter('ignore', UserWarning)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = step_benchmark_args(__doc__, argv, steps=8)
     load_before = load_average()
     model = create_cnn(ARCH, 2)
     rows = []

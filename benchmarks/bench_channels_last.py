@@ -13,18 +13,16 @@ every setting.
     python benchmarks/bench_channels_last.py [--pairs 3] [--steps 6] [--threads N]
                                              [--out benchmarks/results]
 """
-import argparse
 import os
 import statistics
 import time
-import warnings
 
 import torch
 import torch.nn.functional as F
 
 from coursehelpers.vision_models import create_cnn
 
-from common import load_average, save_result
+from common import load_average, save_result, step_benchmark_args
 
 ARCH = 'efficientnet_lite0'
 SETTINGS = [('frozen', 64, 64), ('unfrozen', 64, 64), ('frozen', 128, 16), ('unfrozen', 128, 16)]
@@ -52,15 +50,7 @@ def step_ms(model, frozen, size, bs, steps):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pairs', type=int, default=3)
-    parser.add_argument('--steps', type=int, default=6)
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--out', default='benchmarks/results')
-    args = parser.parse_args(argv)
-    warnings.simplefilter('ignore', UserWarning)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = step_benchmark_args(__doc__, argv, steps=6)
     load_before = load_average()
     base = create_cnn(ARCH, 2)                       # channels-last, as the lessons get it
     state = {k: v.contiguous() for k, v in base.state_dict().items()}

@@ -1,6 +1,8 @@
 """What every benchmark shares."""
+import argparse
 import json
 import os
+import warnings
 from pathlib import Path
 
 
@@ -16,3 +18,19 @@ def save_result(folder, name, result):
     path = folder / name
     path.write_text(json.dumps(result, indent=1))
     return path
+
+
+def step_benchmark_args(doc, argv, steps):
+    """Parse `--pairs`, `--steps`, `--threads` and `--out` for a benchmark of training steps,
+    silence UserWarnings and apply `--threads` (torch's default thread count when absent)."""
+    import torch
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument('--pairs', type=int, default=3)
+    parser.add_argument('--steps', type=int, default=steps)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--out', default='benchmarks/results')
+    args = parser.parse_args(argv)
+    warnings.simplefilter('ignore', UserWarning)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
