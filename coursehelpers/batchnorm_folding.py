@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['fold_batchnorm', 'can_fold', 'FoldCache']
+__all__ = ['fold_batchnorm', 'fold_key', 'can_fold', 'FoldCache']
 
 
 def fold_batchnorm(module):
@@ -72,41 +72,52 @@ def _folded_conv(conv, bn):
     return conv
 
 
-def can_fold(part):
-    """True when folding `part` gives the same outputs and loses nothing now.
+def fold_key(part):
+    """None when `part` must run as it is; else a key of what its folded copy depends on.
 
-    That is when every BatchNorm layer in it uses its stored statistics (eval mode), no
-    gradient is wanted for its parameters (none requires one, or gradients are off), and no
-    module in it carries a hook (a hook on a folded-away layer would never fire: `model_summary`
-    uses hooks).
+    Folding gives the same outputs and loses nothing when every BatchNorm layer in `part`
+    uses its stored statistics (eval mode), no gradient is wanted for its parameters (none
+    requires one, or gradients are off) and no module in it carries a hook (a hook on a
+    folded-away layer would never fire: `model_summary` uses hooks). The key holds the
+    storage and version counter of each tensor (an optimizer step or `load_state_dict` bumps
+    the version, `.to(device)` changes the storage) and the train/eval mode of each module (the
+    copy runs its layers in the modes they had when it was made). One walk over the modules:
+    it runs before every forward pass.
     """
-    modules = list(part.modules())
-    if any(m.training for m in modules if isinstance(m, _BatchNorm)):
-        return False
-    if torch.is_grad_enabled() and any(p.requires_grad for p in part.parameters()):
-        return False
+    grad = torch.is_grad_enabled()
+    tensors, modes = [], []
+    for m in part.modules():
+        if m._forward_hooks or m._forward_pre_hooks or (m.training and isinstance(m, _BatchNorm)):
+            return None
+        modes.append(m.training)
+        for p in m._parameters.values():
+            if p is not None:
+                if grad and p.requires_grad:
+                    return None
+                tensors.append((p.data_ptr(), p._version))
+        tensors += [(b.data_ptr(), b._version) for b in m._buffers.values() if b is not None]
     hooks = nn.modules.module
     if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
-        return False
-    return not any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+        return None
+    return tuple(tensors), tuple(modes)
+
+
+def can_fold(part):
+    """True when `part` can run as its folded copy now (see `fold_key`)."""
+    return fold_key(part) is not None
 
 
 class FoldCache:
-    """Folded copies of parts of a model, rebuilt when their weights or train/eval modes change.
+    """Folded copies of parts of a model, one per `fold_key`: rebuilt when weights or modes change.
 
-    The key of a part is the storage and version counter of each of its tensors (an optimizer
-    step or `load_state_dict` changes the version, `.to(device)` the storage) and the mode of each
-    of its modules (the copy runs its layers in the modes they had when it was made). At most
-    `keep` copies per part are kept: one for training, one for validation.
+    At most `keep` copies per part are kept: one for training, one for validation.
     """
 
     def __init__(self, keep=2):
         self.keep, self.copies = keep, {}
 
-    def get(self, index, part):
-        """The folded copy of `part` (the `index`-th part of the model), made now if needed."""
-        key = (tuple((t.data_ptr(), t._version) for t in (*part.parameters(), *part.buffers())),
-               tuple(m.training for m in part.modules()))
+    def get(self, index, part, key):
+        """The folded copy of `part` (the `index`-th part of the model) for `key`, made if needed."""
         copies = self.copies.setdefault(index, {})
         if key not in copies:
             while len(copies) >= self.keep:

@@ -13,7 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
-from .batchnorm_folding import FoldCache, can_fold
+from .batchnorm_folding import FoldCache, fold_key
 from .transforms import HALF_STATS, IMAGENET_STATS
 
 __all__ = ['ARCHS', 'WeightsError', 'model_stats', 'imagenet_model', 'create_cnn', 'CNN',
@@ -186,11 +186,11 @@ class CNN(nn.Module):
     def features(self, x):
         """The body's output for a batch: N x 3 x H x W -> N x C x h x w."""
         halves = self.layer_groups()[:2]
-        fold = [self.fold_bn and can_fold(half) for half in halves]
-        if not any(fold):
+        keys = [fold_key(half) if self.fold_bn else None for half in halves]
+        if keys == [None, None]:
             return self.body(x)
-        for i, (half, folded) in enumerate(zip(halves, fold)):
-            x = (self._folded.get(i, half) if folded else half)(x)
+        for i, (half, key) in enumerate(zip(halves, keys)):
+            x = (half if key is None else self._folded.get(i, half, key))(x)
         return x
 
     def layer_groups(self):
