@@ -13,7 +13,11 @@ give on this machine. And the decoding of the cached copies alone (`open_image` 
 transforms): the cached epoch without it is what a cache that cost nothing to read would take,
 since the augmentation runs on both sides. Target: the cached second epoch >= 2x faster.
 
-    python benchmarks/bench_resize_cache.py [--pairs 3] [--size 64] [--out benchmarks/results]
+`--no-augmentation` trains both sides without augmentation (resize and crop only): the least
+work per image the loaders do, so the most a cache can give in this pipeline.
+
+    python benchmarks/bench_resize_cache.py [--pairs 3] [--size 64] [--no-augmentation]
+                                            [--out benchmarks/results]
 """
 import argparse
 import os
@@ -32,11 +36,11 @@ from common import load_average, save_result
 ARCH = 'efficientnet_lite0'
 
 
-def loaders(path, folder, size, bs):
+def loaders(path, folder, size, bs, tfms=top_down_tfms):
     """Planet loaders reading images from `folder` (the originals or a resize cache)."""
     return ImageDataLoaders.from_csv(path, csv='train_v2.csv', folder=folder, suffix='.jpg',
                                      label_delim=' ', valid_pct=0.2, seed=42, size=size, bs=bs,
-                                     tfms=top_down_tfms, stats=model_stats(ARCH))
+                                     tfms=tfms, stats=model_stats(ARCH))
 
 
 def second_epoch(dls):
@@ -70,14 +74,18 @@ def main(argv=None):
     parser.add_argument('--pairs', type=int, default=3)
     parser.add_argument('--size', type=int, default=64)
     parser.add_argument('--bs', type=int, default=64)
+    parser.add_argument('--no-augmentation', action='store_true',
+                        help='train without augmentation (resize and crop only, on both sides): '
+                             'the least work per image the loaders can do')
     parser.add_argument('--out', default='benchmarks/results')
     args = parser.parse_args(argv)
+    tfms = None if args.no_augmentation else top_down_tfms
     seed_everything(42)
     warnings.simplefilter('ignore', UserWarning)
     path = get_data('planet', 'sample')
     cache = resize_images(path / 'train-jpg', args.size, dest=data_root() / 'planet_resized')
-    sides = {'cache': loaders(path, cache, args.size, args.bs),
-             'originals': loaders(path, 'train-jpg', args.size, args.bs)}
+    sides = {'cache': loaders(path, cache, args.size, args.bs, tfms),
+             'originals': loaders(path, 'train-jpg', args.size, args.bs, tfms)}
     epoch = {k: [] for k in sides}
     load = {k: [] for k in sides}
     decode = {k: [] for k in sides}
@@ -100,6 +108,7 @@ def main(argv=None):
     load_ratios = [o / c for o, c in zip(load['originals'], load['cache'])]
     result = {
         'benchmark': 'resize_cache', 'size': args.size, 'bs': args.bs, 'arch': ARCH,
+        'augmentation': 'none' if args.no_augmentation else 'top_down_tfms',
         'device': device_name(), 'cpu_count': os.cpu_count(), 'load_avg_before': load_average(),
         'second_epoch_s': epoch, 'loader_pass_s': load, 'decode_pass_s': decode,
         'epoch_speedup_median': statistics.median(ratios), 'epoch_speedups': ratios,
@@ -118,7 +127,8 @@ def main(argv=None):
           f"{result['bound_if_cache_reads_were_free']:.2f}x; "
           f"load average {load_average()}; target >= 2x: "
           f"{'met' if result['meets_target'] else 'MISSED'}")
-    save_result(args.out, 'resize_cache_cpu.json', result)
+    save_result(args.out, 'resize_cache_no_augmentation_cpu.json' if args.no_augmentation
+                else 'resize_cache_cpu.json', result)
     return result
 
 

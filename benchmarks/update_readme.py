@@ -86,8 +86,9 @@ def _bench_row(name, r):
         return (f"{r.get('what', r['benchmark'])} {r.get('fastai_version', '')}: {r['data']}",
                 result, target)
     if name.startswith('resize_cache'):
+        aug = ', both sides without augmentation' if r.get('augmentation') == 'none' else ''
         return (f"lesson 02: resize cache, second epoch at {r['size']} px against decoding the "
-                'originals', f"{r['epoch_speedup_median']:.2f}x faster (pairs "
+                f'originals{aug}', f"{r['epoch_speedup_median']:.2f}x faster (pairs "
                 f"{', '.join(f'{x:.2f}' for x in r['epoch_speedups'])}; loader alone "
                 f"{r['loader_speedup_median']:.2f}x" + (
                     f"; at most {r['bound_if_loading_were_free']:.2f}x if loading cost nothing"
