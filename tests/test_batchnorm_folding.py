@@ -125,3 +125,12 @@ def test_hooks_see_every_layer():
     handle.remove()
     assert seen == [torch.Size([1, 64, 16, 16])]             # the BatchNorm layer ran
     assert not can_fold(nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)))   # training mode
+
+
+def test_model_summary_still_lists_every_batchnorm():
+    from coursehelpers.planet import model_summary
+    model = _cnn('resnet18')
+    df = model_summary(model, torch.randn(2, 3, 32, 32))
+    body_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.body.modules())
+    assert (df['type'] == 'BatchNorm2d').sum() == body_bn == 20
+    assert _copies(model) == 0                               # the hooks kept the real layers
