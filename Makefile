@@ -36,14 +36,11 @@ lessons: setup
 gpu-check:
 	COURSE_MODE=quick $(PYTHON) -m coursehelpers lessons run --in-process --timeout 420 --out runs/gpu-check
 
-# Side-by-side speed measurements, every benchmarks/bench_*.py (results in benchmarks/results/),
-# and the resize cache once more with no augmentation on either side (its ceiling).
+# Side-by-side speed measurements, every benchmarks/bench_*.py (results in benchmarks/results/).
 # The bench extra adds fastai, the baseline of bench_fastai.py.
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
-	echo "== benchmarks/bench_resize_cache.py --no-augmentation"
-	$(BIN)/python benchmarks/bench_resize_cache.py --no-augmentation
 
 # Run every lesson and every benchmark, then rewrite the README's results section from their files.
 results: lessons bench

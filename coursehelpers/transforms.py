@@ -9,7 +9,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 __all__ = ['IMAGENET_STATS', 'HALF_STATS', 'side_on_tfms', 'top_down_tfms', 'valid_tfms',
-           'dihedral', 'RandomDihedral', 'denormalize']
+           'valid_pixels', 'dihedral', 'RandomDihedral', 'denormalize']
 
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))   # torchvision ResNets
 HALF_STATS = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))                    # efficientnet-lite0 weights
@@ -70,7 +70,16 @@ def valid_tfms(size, stats=IMAGENET_STATS):
 
     Used in lessons 01 and 02.
     """
-    return v2.Compose([v2.Resize(size), v2.CenterCrop(size), v2.ToImage(), *_to_float(stats)])
+    return v2.Compose([*valid_pixels(size).transforms, *_to_float(stats)])
+
+
+def valid_pixels(size):
+    """The geometric part of `valid_tfms`: resize the shorter side, crop the centre, to a uint8
+    tensor 3 x size x size (no normalisation). Images kept in memory are stored this way.
+
+    Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+    """
+    return v2.Compose([v2.Resize(size), v2.CenterCrop(size), v2.ToImage()])
 
 
 def _small_changes(max_rotate, max_zoom, lighting):

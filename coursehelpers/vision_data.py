@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .loaders import DataLoaders
 from .transforms import IMAGENET_STATS, side_on_tfms, valid_tfms
+from .vision_memory import ChipLoader, augmentation_of, decode_datasets
 from .vision_files import (ImageError, labelled_csv_rows, labelled_folder_files, open_image,
                           unlabelled_folder_files, verify_images)
 
@@ -191,7 +192,8 @@ class DataBlock:
         """The transform for validation and test images."""
         return valid_tfms(self.size, self.stats)
 
-    def dataloaders(self, source, bs=64, test_items=None, num_workers=None, check=True):
+    def dataloaders(self, source, bs=64, test_items=None, num_workers=None, check=True,
+                    in_memory=False):
         """Build `ImageDataLoaders` (train shuffled; valid and optional unlabelled test in order).
 
         Args:
@@ -200,6 +202,8 @@ class DataBlock:
             test_items: image paths of an unlabelled test set, or None.
             num_workers: loader processes (default `default_workers()`).
             check: read every image header first, to name broken files up front.
+            in_memory: decode every image once and augment whole batches (see
+                `ImageDataLoaders`).
         """
         train_ds, valid_ds = self.datasets(source, check=check)
         test_ds = None
@@ -210,7 +214,7 @@ class DataBlock:
             test_ds = ImageDataset(test_paths, None, train_ds.classes, self.valid_tfm(),
                                    train_ds.multi_label)
         return ImageDataLoaders(train_ds, valid_ds, test_ds, bs=bs, num_workers=num_workers,
-                                stats=self.stats)
+                                stats=self.stats, size=self.size, in_memory=in_memory)
 
 
 def make_targets(labels):
@@ -254,6 +258,14 @@ class ImageDataLoaders(DataLoaders):
     and `train_tfm` (the augmentation, reused by `augmented` for TTA).
     Memory is pinned only when CUDA is available.
 
+    With `in_memory=True` (and `size`), every image is decoded once into memory, resized and
+    cropped as for validation, and the loaders are `ChipLoader`s: each training mini-batch is
+    augmented as a whole (`batch_augment`, the same kinds and amounts of change as
+    `train_tfm`; non-square images lose the random crop along their long side). For small
+    images that removes most of an epoch's loading time (lesson 02's resize cache). When the
+    images would take more than `max_mb` megabytes, it says so and loads them one by one.
+    The datasets are the same either way (`dls.train_ds[0]` uses the per-image transforms).
+
     >>> dls = ImageDataLoaders.from_folder(path, size=224, bs=64)    # doctest: +SKIP
     >>> dls.classes                                                   # doctest: +SKIP
     ['cats', 'dogs']
@@ -262,20 +274,29 @@ class ImageDataLoaders(DataLoaders):
     """
 
     def __init__(self, train_ds, valid_ds, test_ds=None, bs=64, num_workers=None,
-                 stats=IMAGENET_STATS):
+                 stats=IMAGENET_STATS, size=None, in_memory=False, max_mb=4096):
         self.train_ds, self.valid_ds, self.test_ds = train_ds, valid_ds, test_ds
         self.classes = train_ds.classes
         self.multi_label = train_ds.multi_label
         self.batch_size = bs
         self.num_workers = default_workers() if num_workers is None else num_workers
-        self.stats = stats
+        self.stats, self.size = stats, size
         self.train_tfm = train_ds.tfm
+        splits = [ds for ds in (train_ds, valid_ds, test_ds) if ds is not None]
+        self.chips = decode_datasets(splits, size, max_mb) if in_memory else {}
         # drop a last partial batch (BatchNorm fails on a batch of 1) only when a full one exists
-        self.train = self._loader(train_ds, shuffle=True, drop_last=len(train_ds) > bs)
+        self.train = self._loader(train_ds, shuffle=True, drop_last=len(train_ds) > bs,
+                                  augment=True)
         self.valid = self._loader(valid_ds)
         self.test = self._loader(test_ds) if test_ds is not None else None
 
-    def _loader(self, ds, shuffle=False, drop_last=False):
+    def _loader(self, ds, shuffle=False, drop_last=False, augment=False):
+        """A loader over `ds`. In memory, `augment` applies the training augmentation to each
+        batch; otherwise each item goes through the dataset's own transform."""
+        if id(ds) in self.chips:
+            settings = augmentation_of(self.train_tfm) if augment else None
+            return ChipLoader(ds, self.chips[id(ds)], self.size, self.stats, self.batch_size,
+                              shuffle, drop_last, settings)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last,
                           num_workers=self.num_workers, pin_memory=torch.cuda.is_available(),
                           persistent_workers=self.num_workers > 0)
@@ -292,6 +313,8 @@ class ImageDataLoaders(DataLoaders):
     def augmented(self, ds):
         """A loader over split `ds` in dataset order, with the training augmentation (for TTA)."""
         dataset = self.loader(ds).dataset
+        if id(dataset) in self.chips:
+            return self._loader(dataset, augment=True)
         return self._loader(dataset.with_tfm(self.train_tfm))
 
     def one_batch(self, ds='train'):
@@ -307,12 +330,13 @@ class ImageDataLoaders(DataLoaders):
         splits = (('train', self.train_ds), ('valid', self.valid_ds), ('test', self.test_ds))
         sizes = ', '.join(f'{name}={len(ds)}' for name, ds in splits if ds is not None)
         kind = 'multi-label' if self.multi_label else 'single-label'
+        memory = ', in memory' if self.chips else ''
         return (f'ImageDataLoaders({sizes}, bs={self.batch_size}, '
-                f'{len(self.classes)} classes, {kind})')
+                f'{len(self.classes)} classes, {kind}{memory})')
 
     @classmethod
     def from_folder(cls, path, train='train', valid='valid', test=None, size=224, bs=64,
-                    tfms=side_on_tfms, stats=IMAGENET_STATS, num_workers=None):
+                    tfms=side_on_tfms, stats=IMAGENET_STATS, num_workers=None, in_memory=False):
         """Loaders from a folder laid out `path/train/<class>/*.jpg`, `path/valid/<class>/*.jpg`.
 
         The folder name is the label; classes are sorted (cats = 0, dogs = 1).
@@ -325,6 +349,7 @@ class ImageDataLoaders(DataLoaders):
             tfms: augmentation, a function (size, stats) such as `side_on_tfms`, or None.
             stats: (mean, std) of the pretrained model, e.g. `model_stats('resnet34')`.
             num_workers: loader processes (default `default_workers()`).
+            in_memory: decode every image once and augment whole batches (see the class).
         Returns:
             ImageDataLoaders.
 
@@ -339,12 +364,14 @@ class ImageDataLoaders(DataLoaders):
         block = DataBlock(None, parent_label, folder_splitter(train, valid), size=size,
                           tfms=tfms, stats=stats)
         test_items = unlabelled_folder_files(path / test) if test else None
-        return block.dataloaders(items, bs=bs, test_items=test_items, num_workers=num_workers)
+        return block.dataloaders(items, bs=bs, test_items=test_items, num_workers=num_workers,
+                                 in_memory=in_memory)
 
     @classmethod
     def from_csv(cls, path, csv='labels.csv', folder='train', suffix='.jpg', label_delim=' ',
                  valid_pct=0.2, seed=42, valid_idx=None, fn_col=0, label_col=1, test=None,
-                 size=224, bs=64, tfms=side_on_tfms, stats=IMAGENET_STATS, num_workers=None):
+                 size=224, bs=64, tfms=side_on_tfms, stats=IMAGENET_STATS, num_workers=None,
+                 in_memory=False):
         """Loaders from a CSV of file names and labels, e.g. Planet's `image_name,tags`.
 
         Labels holding `label_delim` are split into several tags; any row with several
@@ -356,7 +383,10 @@ class ImageDataLoaders(DataLoaders):
                 e.g. a `resize_images` cache).
             suffix: added to each file name that lacks it.
             fn_col, label_col: the file-name and label columns, by position or name.
-            test: folder of unlabelled images, or None. Others: see `from_folder`.
+            test: folder of unlabelled images, or None.
+            in_memory: decode every image once and augment whole batches (for small
+                images, e.g. a `resize_images` cache; see `ImageDataLoaders`).
+            Others: see `from_folder`.
         Returns:
             ImageDataLoaders.
 
@@ -371,7 +401,8 @@ class ImageDataLoaders(DataLoaders):
                     else random_splitter(valid_pct, seed))
         block = DataBlock(None, _second, splitter, get_x=_first, size=size, tfms=tfms, stats=stats)
         test_items = unlabelled_folder_files(path / test) if test else None
-        return block.dataloaders(items, bs=bs, test_items=test_items, num_workers=num_workers)
+        return block.dataloaders(items, bs=bs, test_items=test_items, num_workers=num_workers,
+                                 in_memory=in_memory)
 
 
 def _first(item):
