@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
+from tqdm.auto import tqdm
 
 from .transforms import RandomDihedral, valid_pixels
 from .vision_files import open_image
@@ -93,7 +94,9 @@ def decode_chips(paths, size):
     Used by `ImageDataLoaders(in_memory=True)`.
     """
     pixels = valid_pixels(size)
-    return torch.stack([pixels(open_image(p)) for p in paths]).as_subclass(torch.Tensor)
+    bar = tqdm(paths, desc=f'decode into memory at {size}px', disable=len(paths) < 2000,
+               leave=False)                                 # a bar only for the full data sets
+    return torch.stack([pixels(open_image(p)) for p in bar]).as_subclass(torch.Tensor)
 
 
 def decode_datasets(datasets, size, max_mb=4096):
