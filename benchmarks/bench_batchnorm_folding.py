@@ -14,7 +14,6 @@ setting.
     python benchmarks/bench_batchnorm_folding.py [--pairs 3] [--steps 8] [--threads N]
                                                   [--out benchmarks/results]
 """
-import os
 import statistics
 import time
 
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 
 from coursehelpers.vision_models import create_cnn
 
-from common import load_average, save_result, step_benchmark_args
+from common import load_average, save_settings_result, step_benchmark_args
 
 ARCH = 'efficientnet_lite0'
 SETTINGS = [('train, frozen body', 64, 64), ('validate', 64, 64),
@@ -90,14 +89,9 @@ def main(argv=None):
               f"folded {statistics.median(ms['folded']):6.0f} ms: "
               f"{rows[-1]['ratio_median']:.2f}x (pairs {', '.join(f'{r:.2f}' for r in ratios)}; "
               f"outputs differ by at most {diff:.1e})", flush=True)
-    result = {'benchmark': 'batchnorm_folding', 'arch': ARCH, 'threads': torch.get_num_threads(),
-              'what': 'lesson CNN, BatchNorm folded into the frozen body against running it as it is',
-              'cpu_count': os.cpu_count(), 'settings': rows, 'target': 1.0,
-              'target_met': all(r['ratio_median'] >= 1.0 for r in rows),
-              'load_avg_before': load_before, 'load_avg_after': load_average()}
-    print(f"folding >= 1.0x in every setting: {'met' if result['target_met'] else 'MISSED'} "
-          f"({result['threads']} threads, load average {result['load_avg_after']})")
-    save_result(args.out, 'batchnorm_folding_cpu.json', result)
+    what = 'lesson CNN, BatchNorm folded into the frozen body against running it as it is'
+    save_settings_result(args.out, 'batchnorm_folding', 'folding', rows, load_before, arch=ARCH,
+                         what=what)
     return 0
 
 

@@ -13,7 +13,6 @@ every setting.
     python benchmarks/bench_channels_last.py [--pairs 3] [--steps 6] [--threads N]
                                              [--out benchmarks/results]
 """
-import os
 import statistics
 import time
 
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 
 from coursehelpers.vision_models import create_cnn
 
-from common import load_average, save_result, step_benchmark_args
+from common import load_average, save_settings_result, step_benchmark_args
 
 ARCH = 'efficientnet_lite0'
 SETTINGS = [('frozen', 64, 64), ('unfrozen', 64, 64), ('frozen', 128, 16), ('unfrozen', 128, 16)]
@@ -72,13 +71,7 @@ def main(argv=None):
               f"channels-last {statistics.median(ms['channels_last']):6.0f} ms per step: "
               f"{rows[-1]['ratio_median']:.2f}x (pairs {', '.join(f'{r:.2f}' for r in ratios)})",
               flush=True)
-    result = {'benchmark': 'channels_last', 'arch': ARCH, 'threads': torch.get_num_threads(),
-              'cpu_count': os.cpu_count(), 'settings': rows, 'target': 1.0,
-              'target_met': all(r['ratio_median'] >= 1.0 for r in rows),
-              'load_avg_before': load_before, 'load_avg_after': load_average()}
-    print(f"channels-last >= 1.0x in every setting: {'met' if result['target_met'] else 'MISSED'} "
-          f"({result['threads']} threads, load average {result['load_avg_after']})")
-    save_result(args.out, 'channels_last_cpu.json', result)
+    save_settings_result(args.out, 'channels_last', 'channels-last', rows, load_before, arch=ARCH)
     return 0
 
 

@@ -34,3 +34,17 @@ def step_benchmark_args(doc, argv, steps):
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
+
+
+def save_settings_result(out, benchmark, label, rows, load_before, **fields):
+    """Report and save a benchmark of several settings, each with a `ratio_median` (target
+    >= 1.0x in every setting): print met or MISSED, write `<benchmark>_cpu.json` in `out`."""
+    import torch
+    result = {'benchmark': benchmark, **fields, 'threads': torch.get_num_threads(),
+              'cpu_count': os.cpu_count(), 'settings': rows, 'target': 1.0,
+              'target_met': all(r['ratio_median'] >= 1.0 for r in rows),
+              'load_avg_before': load_before, 'load_avg_after': load_average()}
+    print(f"{label} >= 1.0x in every setting: {'met' if result['target_met'] else 'MISSED'} "
+          f"({result['threads']} threads, load average {result['load_avg_after']})")
+    save_result(out, f'{benchmark}_cpu.json', result)
+    return result
