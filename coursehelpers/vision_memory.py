@@ -125,7 +125,7 @@ class ChipLoader:
         chips: its images, a uint8 tensor N x 3 x size x size (see `decode_chips`).
         size, stats: the image side and the model's (mean, std).
         bs, shuffle, drop_last: as in a DataLoader.
-        augment: `batch_augment` settings (see `augmentation_of`), or None to only resize.
+        augment: `batch_augment` settings (see `augmentation_of`), or None: no augmentation.
 
     Used by `ImageDataLoaders` built with `in_memory=True` (lesson 02).
     """
