@@ -1,7 +1,7 @@
 """The lesson CNN with BatchNorm folded into its frozen convolutions, against running it as it is.
 
 `CNN` runs each half of its body that does not train as a copy with every BatchNorm folded
-into the convolution before it (`coursehelpers/batchnorm_folding.py`). This benchmark takes
+into the convolution before it (`coursehelpers/vision/batchnorm_folding.py`). This benchmark takes
 the same EfficientNet-Lite0 (same weights, same batch) with `fold_bn` off and on, alternating,
 the ratio taken pair by pair, in the settings the lessons use: a training step with the body
 frozen (forward, loss, backward through the head, optimizer step) at 64 px, batch 64
@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from coursehelpers.vision_models import create_cnn
+from coursehelpers.vision.models import create_cnn
 
 from common import load_average, save_settings_result, step_benchmark_args
 

@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from coursehelpers.vision_models import create_cnn
+from coursehelpers.vision.models import create_cnn
 
 from common import load_average, save_settings_result, step_benchmark_args
 

@@ -37,13 +37,13 @@ import torch
 from torch import nn
 
 from coursehelpers import default_device, get_data, seed_everything
-from coursehelpers.callbacks import KeepBNStats
+from coursehelpers.training.callbacks import KeepBNStats
 from coursehelpers.collab import CollabDataLoaders, collab_learner
-from coursehelpers.device import device_name
-from coursehelpers.metrics import accuracy
+from coursehelpers.env.device import device_name
+from coursehelpers.training.metrics import accuracy
 from coursehelpers.vision import ImageDataLoaders, model_stats, side_on_tfms
-from coursehelpers.vision_learner import cnn_learner
-from coursehelpers.vision_models import ARCHS, imagenet_model
+from coursehelpers.vision.learner import cnn_learner
+from coursehelpers.vision.models import ARCHS, imagenet_model
 
 from common import load_average, save_result
 

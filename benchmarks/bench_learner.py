@@ -37,8 +37,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from coursehelpers import DataLoaders, Learner, accuracy, default_device, get_data, seed_everything
 from coursehelpers.collab import CollabDataLoaders, EmbeddingDotBias, collab_learner, mse
-from coursehelpers.device import autocast, device_name, grad_scaler
-from coursehelpers.rnn import CharDataLoaders, CharRNN, rnn_learner, seq_cross_entropy
+from coursehelpers.env.device import autocast, device_name, grad_scaler
+from coursehelpers.text.char_rnn import CharDataLoaders, CharRNN, rnn_learner, seq_cross_entropy
 from coursehelpers.tabular import (TabularModel, TabularProc, add_datepart, add_elapsed,
                                    add_rolling, exp_rmspe, join_df, months_since, parse_dates,
                                    tabular_dls, time_split, weeks_since)

@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 from coursehelpers import get_data
-from coursehelpers.device import device_name
-from coursehelpers.export import export, load_learner
+from coursehelpers.env.device import device_name
+from coursehelpers.tools.export import export, load_learner
 from coursehelpers.vision import ImageDataLoaders, get_image_files, model_stats
-from coursehelpers.vision_learner import cnn_learner
+from coursehelpers.vision.learner import cnn_learner
 
 from common import save_result
 

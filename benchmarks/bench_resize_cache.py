@@ -22,9 +22,9 @@ import time
 import warnings
 
 from coursehelpers import data_root, get_data, seed_everything
-from coursehelpers.device import device_name
+from coursehelpers.env.device import device_name
 from coursehelpers.vision import ImageDataLoaders, model_stats, resize_images, top_down_tfms
-from coursehelpers.vision_learner import cnn_learner
+from coursehelpers.vision.learner import cnn_learner
 
 from common import load_average, save_result
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from coursehelpers import get_data
-from coursehelpers.inprocess import cell_sources
+from coursehelpers.runner.inprocess import cell_sources
 
 from common import load_average, save_result
 

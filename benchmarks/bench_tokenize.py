@@ -17,7 +17,7 @@ import statistics
 import time
 
 from coursehelpers import get_data
-from coursehelpers.text import read_imdb, tokenize, tokenize_texts
+from coursehelpers.text.data import read_imdb, tokenize, tokenize_texts
 
 from common import load_average, save_result
 

@@ -2,12 +2,13 @@
 import argparse
 import sys
 
-from .data import DATASETS
-from .download import DataError
+from .datasets.download import DataError
+from .datasets.registry import DATASETS, get_data, list_data
+from .env.banner import banner
+from .runner.lessons import run_lessons
 
 
 def _data_list(args):
-    from .fetch import list_data
     rows = list_data()
     print(f"{'name':<17}{'variant':<20}{'present':<9}{'size MB':>8}  folder / how it is made")
     for r in rows:
@@ -17,7 +18,6 @@ def _data_list(args):
 
 
 def _data_fetch(args):
-    from .fetch import get_data
     names = list(DATASETS) if args.names == ['all'] else args.names
     variant = 'full' if args.full else ('sample' if args.sample else None)
     for name in names:
@@ -25,7 +25,6 @@ def _data_fetch(args):
 
 
 def _lessons_run(args):
-    from .lessons import run_lessons
     _, failed = run_lessons(args.names, args.out, args.timeout, in_process=args.in_process)
     if failed:
         print(f'{len(failed)} lesson(s) failed: {", ".join(failed)}', file=sys.stderr)
@@ -55,7 +54,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         if args.cmd == 'info':
-            from .info import banner
             banner()
         elif args.cmd == 'data':
             (_data_list if args.action == 'list' else _data_fetch)(args)

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from .learner import Learner
-from .loaders import DataLoaders
+from .training.learner import Learner
+from .training.loaders import DataLoaders
 
 __all__ = ['IdMap', 'CollabDataLoaders', 'DotProduct', 'EmbeddingDotBias', 'EmbeddingNN',
            'EmbeddingL2', 'collab_learner', 'predict_ratings', 'mse']

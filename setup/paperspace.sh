@@ -114,13 +114,13 @@ register_kernel() {
 # registry, says the fetch is complete; a new data set in a course update fetches again.
 fetch_data() {
     local stamp="$DATA_ROOT/.coursehelpers-fetched" key names name failed=()
-    key="full $(sha256sum "$COURSE_ROOT/coursehelpers/data.py" | cut -c1-64)"
+    key="full $(sha256sum "$COURSE_ROOT/coursehelpers/datasets/registry.py" | cut -c1-64)"
     if [ "$(cat "$stamp" 2>/dev/null)" = "$key" ]; then
         echo "every data set is already in $DATA_ROOT"
         return
     fi
     mkdir -p "$DATA_ROOT"
-    names=$("$PY" -c 'from coursehelpers.data import DATASETS; print(*DATASETS)')
+    names=$("$PY" -c 'from coursehelpers.datasets import DATASETS; print(*DATASETS)')
     for name in $names; do
         echo "--- $name (full)"
         COURSE_DATA="$DATA_ROOT" "$PY" -m coursehelpers data fetch "$name" --full || failed+=("$name")

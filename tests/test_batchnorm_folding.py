@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from coursehelpers.batchnorm_folding import can_fold, fold_batchnorm
-from coursehelpers.vision_models import ARCHS, create_cnn
+from coursehelpers.vision.batchnorm_folding import can_fold, fold_batchnorm
+from coursehelpers.vision.models import ARCHS, create_cnn
 
 
 def _cnn(arch, seed=0):
@@ -128,7 +128,7 @@ def test_hooks_see_every_layer():
 
 
 def test_model_summary_still_lists_every_batchnorm():
-    from coursehelpers.planet import model_summary
+    from coursehelpers.tools.summary import model_summary
     model = _cnn('resnet18')
     df = model_summary(model, torch.randn(2, 3, 32, 32))
     body_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.body.modules())

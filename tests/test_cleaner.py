@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from coursehelpers.cleaner import DELETE, KEEP, ImageCleaner, most_suspicious, move_files
+from coursehelpers.tools.cleaner import DELETE, KEEP, ImageCleaner, most_suspicious, move_files
 from coursehelpers.vision import ImageDataLoaders
 from conftest import make_folder
 

@@ -7,8 +7,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from coursehelpers.download import DataError, download, safe_extract, sha256sum
-from coursehelpers.fetch import get_data
+from coursehelpers.datasets.download import DataError, download, safe_extract, sha256sum
+from coursehelpers.datasets.registry import get_data
 
 
 def jpeg_bytes(color):
@@ -184,7 +184,7 @@ def test_unknown_data_set_and_kaggle_messages(data_root, monkeypatch, tmp_path):
         get_data('dogs')
     monkeypatch.setenv('KAGGLE_CONFIG_DIR', str(tmp_path / 'kaggle'))
     monkeypatch.delenv('KAGGLE_USERNAME', raising=False)
-    from coursehelpers.kaggle import kaggle_credentials
+    from coursehelpers.datasets.kaggle import kaggle_credentials
     with pytest.raises(DataError) as e:
         kaggle_credentials()
     assert str(tmp_path / 'kaggle' / 'kaggle.json') in str(e.value) and 'chmod 600' in str(e.value)

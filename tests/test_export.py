@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from coursehelpers.export import ExportError, export, load_learner, read_metadata
-from coursehelpers.gui import ClassifierApp
-from coursehelpers.learner import Learner
+from coursehelpers.tools.export import ExportError, export, load_learner, read_metadata
+from coursehelpers.tools.app import ClassifierApp
+from coursehelpers.training.learner import Learner
 from coursehelpers.vision import ImageDataLoaders, model_stats
-from coursehelpers.vision_learner import cnn_learner
+from coursehelpers.vision.learner import cnn_learner
 from conftest import make_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def test_a_new_cpu_process_predicts_exactly_the_same_probabilities(trained, tmp_
     paths = [str(p) for p in learn.dls.valid_ds.paths]
     out = tmp_path / 'probs.safetensors'
     code = ('import sys, torch; from safetensors.torch import save_file\n'
-            'from coursehelpers.export import load_learner\n'
+            'from coursehelpers.tools import load_learner\n'
             'clf = load_learner(sys.argv[1]); paths = sys.argv[3:]\n'
             'probs = torch.cat([clf.predict_batch(paths[i:i + 4]) for i in range(0, len(paths), 4)])\n'
             'save_file({"probs": probs}, sys.argv[2])\n'

@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image
 
-from coursehelpers.images import download_images, read_urls
+from coursehelpers.tools.web_images import download_images, read_urls
 
 
 def jpeg_bytes(colour=(200, 30, 30)):

@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursehelpers.callbacks import CallbackError, CancelFit
-from coursehelpers.learner import DataLoaders, Learner
-from coursehelpers.metrics import accuracy, accuracy_multi, fbeta_multi
-from coursehelpers.schedules import one_cycle
+from coursehelpers.training.callbacks import CallbackError, CancelFit
+from coursehelpers.training.learner import Learner
+from coursehelpers.training.loaders import DataLoaders
+from coursehelpers.training.metrics import accuracy, accuracy_multi, fbeta_multi
+from coursehelpers.training.schedules import one_cycle
 
 matplotlib.use('Agg')
 
@@ -432,9 +433,9 @@ def test_training_on_the_gpu(monkeypatch):
 def test_keep_bn_stats_leaves_the_body_statistics_and_trains_the_rest(tmp_path):
     from conftest import make_folder
 
-    from coursehelpers.callbacks import KeepBNStats
+    from coursehelpers.training.callbacks import KeepBNStats
     from coursehelpers.vision import ImageDataLoaders
-    from coursehelpers.vision_learner import cnn_learner
+    from coursehelpers.vision.learner import cnn_learner
     dls = ImageDataLoaders.from_folder(make_folder(tmp_path, n=4), size=32, bs=4, num_workers=0)
     learn = cnn_learner(dls, 'resnet18', pretrained=False, progress=False, cbs=[KeepBNStats()])
     learn.unfreeze()

@@ -41,7 +41,7 @@ def test_runner_collects_numbers_and_reports_failures(tmp_path, data_root, monke
 
 def test_lessons_are_found_by_number(monkeypatch):
     monkeypatch.chdir(ROOT / 'nbs')
-    from coursehelpers.lessons import find_lessons
+    from coursehelpers.runner.lessons import find_lessons
     assert [p.name for p in find_lessons(['00'])] == ['00_setup.ipynb']
 
 

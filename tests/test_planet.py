@@ -9,11 +9,13 @@ import torch
 from sklearn.metrics import fbeta_score
 from torch import nn
 
-from coursehelpers.metrics import default_loss
-from coursehelpers.planet import THRESHOLDS, f2, f2_search, model_summary, write_submission
-from coursehelpers.transforms import dihedral
-from coursehelpers.vision_data import ImageDataLoaders, make_targets
-from coursehelpers.vision_files import get_image_files, resize_images
+from coursehelpers.training.metrics import default_loss
+from coursehelpers.vision.multilabel import THRESHOLDS, f2, f2_search
+from coursehelpers.tools.summary import model_summary
+from coursehelpers.tools.submission import write_submission
+from coursehelpers.vision.transforms import dihedral
+from coursehelpers.vision.data import ImageDataLoaders, make_targets
+from coursehelpers.vision.files import get_image_files, resize_images
 
 
 def random_multilabel(n=200, c=17, seed=0):

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from coursehelpers.rnn import (BPTTLoader, CharDataLoaders, CharRNN, CharVocab, generate,
-                               rnn_learner, seq_cross_entropy)
+from coursehelpers.training.loaders import BPTTLoader
+from coursehelpers.text.char_rnn import (CharDataLoaders, CharRNN, CharVocab, generate, rnn_learner,
+                                         seq_cross_entropy)
 
 
 

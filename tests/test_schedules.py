@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from coursehelpers.schedules import (constant, cos_anneal, cycle_lengths, exp_sweep, one_cycle,
-                                     sgdr)
+from coursehelpers.training.schedules import (constant, cos_anneal, cycle_lengths, exp_sweep,
+                                              one_cycle, sgdr)
 
 
 def test_cos_anneal_goes_from_start_to_end():

@@ -176,7 +176,7 @@ def test_first_run_does_every_step_and_second_run_changes_nothing(machine):
     kernel = json.loads((m['home'] / '.local/share/jupyter/kernels/coursehelpers/kernel.json').read_text())
     assert kernel['display_name'] == 'Python (coursehelpers)'
     assert kernel['env'] == {'COURSE_DATA': str(m['data'])}                    # lessons find the data root
-    from coursehelpers.data import DATASETS
+    from coursehelpers.datasets.registry import DATASETS
     for name in DATASETS:
         assert f'-m coursehelpers data fetch {name} --full' in calls
         assert (m['data'] / name).is_dir()

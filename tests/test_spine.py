@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from coursehelpers import banner, get_mode, per_mode, seed_everything
-from coursehelpers.device import amp_dtype, autocast, default_device, grad_scaler, no_gpu_reason
+from coursehelpers.env.device import amp_dtype, autocast, default_device, grad_scaler, no_gpu_reason
 
 
 def test_mode_from_environment(monkeypatch):

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from coursehelpers.rnn import rnn_learner
-from coursehelpers.text import (BOS, MAJ, PAD, SPECIALS, UNK, UP, SortedTextLoader, TextDataLoaders,
-                                Vocab, detokenize, pad_batch, read_imdb, read_text, tokenize,
-                                tokenize_texts, trim, unigram_perplexity)
-from coursehelpers.text_models import (ActivationPenalty, LanguageModel, TextClassifier,
+from coursehelpers.text.char_rnn import rnn_learner
+from coursehelpers.text.data import (BOS, MAJ, PAD, SPECIALS, UNK, UP, SortedTextLoader,
+                                     TextDataLoaders, Vocab, detokenize, pad_batch, read_imdb,
+                                     read_text, tokenize, tokenize_texts, trim, unigram_perplexity)
+from coursehelpers.text.models import (ActivationPenalty, LanguageModel, TextClassifier,
                                        WeightDropLSTM, concat_pool, generate_text, lm_perplexity,
                                        load_encoder, save_encoder)
 
@@ -231,8 +231,7 @@ def pattern_stream(n=3000, vocab_size=25, seed=0):
 
 
 def test_language_model_learns_context_and_beats_unigram(tmp_path):
-    from coursehelpers.loaders import DataLoaders
-    from coursehelpers.rnn import BPTTLoader
+    from coursehelpers.training.loaders import BPTTLoader, DataLoaders
     torch.manual_seed(0)
     stream = pattern_stream(6000)
     dls = DataLoaders(BPTTLoader(stream[:5000], 16, 20), BPTTLoader(stream[5000:5961], 16, 20))

@@ -15,8 +15,9 @@ from PIL import Image
 from coursehelpers.vision import (IMAGENET_STATS, DataBlock, ImageDataLoaders, ImageError,
                                   RandomDihedral, denormalize, dihedral, folder_splitter,
                                   get_image_files, open_image, parent_label, resize_images,
-                                  show_batch, side_on_tfms, split_folder, top_down_tfms,
-                                  valid_tfms, verify_images)
+                                  side_on_tfms, split_folder, top_down_tfms, valid_tfms,
+                                  verify_images)
+from coursehelpers.vision.show import show_batch
 
 matplotlib.use('Agg')
 

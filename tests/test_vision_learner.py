@@ -5,9 +5,9 @@ import warnings
 import pytest
 import torch
 
-from coursehelpers.interpret import confusion_matrix, pick, top_losses
+from coursehelpers.tools.interpret import confusion_matrix, pick, top_losses
 from coursehelpers.vision import ImageDataLoaders, model_stats, side_on_tfms
-from coursehelpers.vision_learner import _MEMORY, _fingerprint, cnn_learner, precomputed
+from coursehelpers.vision.learner import _MEMORY, _fingerprint, cnn_learner, precomputed
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from coursehelpers.learner import Learner
+from coursehelpers.training.learner import Learner
 from coursehelpers.vision import (ImageDataLoaders, dihedral, model_stats, resize_images,
                                   side_on_tfms, top_down_tfms)
-from coursehelpers.vision_memory import augmentation_of, batch_augment, decode_chips
-from coursehelpers.vision_models import create_cnn
+from coursehelpers.vision.memory import augmentation_of, batch_augment, decode_chips
+from coursehelpers.vision.models import create_cnn
 
 STATS = model_stats('efficientnet_lite0')
 

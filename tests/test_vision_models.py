@@ -7,7 +7,7 @@ from torch import nn
 
 from coursehelpers.vision import (IMAGENET_STATS, WeightsError, create_cnn, imagenet_model,
                                   model_stats, open_image, valid_tfms)
-from coursehelpers.vision_models import _lite0_file, load_by_position
+from coursehelpers.vision.models import _lite0_file, load_by_position
 
 
 @pytest.fixture

@@ -1,0 +1,111 @@
+"""`DataLoaders`: the training, validation and test loaders a Learner works on; `BPTTLoader`.
+
+Data helpers (vision, tabular, text, ratings) build one, or a subclass of it that adds
+`classes`, `multi_label` and `augmented` (training augmentation in dataset order, for TTA).
+"""
+import torch
+from torch.utils.data import RandomSampler
+
+__all__ = ['DataLoaders', 'BPTTLoader', 'in_order', 'check_batch_dim']
+
+
+class DataLoaders:
+    """The training, validation and (optional) test loaders a Learner works on.
+
+    Args:
+        train: a DataLoader that shuffles; batches are `(inputs..., targets)`.
+        valid, test: DataLoaders in dataset order (`test` may be None).
+    Attributes: `train`, `valid`, `test`, `batch_size`; subclasses may add `classes`
+    and `multi_label`, and define `augmented` (needed by `Learner.tta`).
+
+    >>> dls = DataLoaders(DataLoader(train_ds, 64, shuffle=True),       # doctest: +SKIP
+    ...                   DataLoader(valid_ds, 64))
+
+    Used in every lesson (the vision, tabular, text and ratings helpers build one).
+    """
+
+    def __init__(self, train, valid, test=None):
+        self.train, self.valid, self.test = train, valid, test
+        self.batch_size = getattr(train, 'batch_size', None)
+
+    def loader(self, ds):
+        """The loader of split `ds`: 'train', 'valid' or 'test'."""
+        if ds not in ('train', 'valid', 'test'):
+            raise ValueError(f"ds must be 'train', 'valid' or 'test', not {ds!r}.")
+        if getattr(self, ds) is None:
+            raise ValueError(f'These loaders have no {ds} set: pass {ds}= (a DataLoader) when '
+                             'you build them.')
+        return getattr(self, ds)
+
+    def augmented(self, ds):
+        """A loader over split `ds`, in dataset order, WITH the training augmentation (for TTA).
+
+        The base class has no augmentation, so it raises; subclasses that augment define it.
+        """
+        raise NotImplementedError(
+            'This data has no augmentation; TTA needs one. Build the data with a helper that '
+            'augments (for example ImageDataLoaders.from_folder(path, tfms=side_on_tfms)), or '
+            'subclass DataLoaders and define augmented(ds).')
+
+    def __repr__(self):
+        sizes = ', '.join(f'{ds}={len(dl.dataset)}' for ds, dl in
+                          (('train', self.train), ('valid', self.valid), ('test', self.test))
+                          if dl is not None)
+        return f'{type(self).__name__}({sizes}, bs={self.batch_size})'
+
+
+def in_order(loader):
+    """Return `loader`, refusing one that shuffles (its predictions would be out of order).
+
+    Used by `Learner.get_preds` and `Learner.tta`.
+    """
+    if isinstance(getattr(loader, 'sampler', None), RandomSampler):
+        raise ValueError('This loader shuffles, so its predictions would not be in dataset '
+                         'order: build it with shuffle=False.')
+    return loader
+
+
+def check_batch_dim(x, dataset):
+    """Raise a clear error when `x` has the shape of one item of `dataset` (no batch dimension).
+
+    Used by `Learner.predict` (lesson 01: `learn.predict(x[None])`).
+    """
+    item = dataset[0] if len(dataset) else None
+    first = item[0] if isinstance(item, (tuple, list)) else item
+    if torch.is_tensor(x) and torch.is_tensor(first) and x.dim() == first.dim():
+        raise ValueError(f'x has shape {tuple(x.shape)}, the shape of one item: it lacks the '
+                         f'batch dimension. Pass x[None] (shape {(1, *x.shape)}) to predict '
+                         'one item.')
+
+
+class BPTTLoader:
+    """Mini-batches `(x, y)` for back-propagation through time over one stream of indices.
+
+    The stream is cut into `bs` rows of equal length (the few characters left over at the
+    end are dropped); batch j holds columns `j*bptt ... j*bptt + bptt - 1` of every row (the
+    last batch may be shorter), and `y` is `x` shifted one character to the right. So every
+    character but the leftovers is read exactly once per epoch, and row r of batch j+1
+    continues row r of batch j: the hidden state can be carried across batches.
+
+    >>> dl = BPTTLoader(torch.arange(11), bs=2, bptt=3)
+    >>> [x.tolist() for x, y in dl]
+    [[[0, 1, 2], [5, 6, 7]], [[3, 4], [8, 9]]]
+
+    Used in lesson 06.
+    """
+
+    def __init__(self, stream, bs=64, bptt=70):
+        n = (len(stream) - 1) // bs
+        if n < 1:
+            raise ValueError(f'A stream of {len(stream)} characters cannot fill bs={bs} rows: '
+                             'use a smaller batch size or more text.')
+        self.dataset, self.batch_size, self.bptt = stream, bs, bptt
+        self.x = stream[:n * bs].view(bs, n)
+        self.y = stream[1:n * bs + 1].view(bs, n)
+
+    def __len__(self):
+        return -(-self.x.shape[1] // self.bptt)
+
+    def __iter__(self):
+        for j in range(0, self.x.shape[1], self.bptt):
+            yield self.x[:, j:j + self.bptt], self.y[:, j:j + self.bptt]

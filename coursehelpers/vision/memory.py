@@ -1,0 +1,153 @@
+"""Small images decoded once into memory and augmented a whole mini-batch at a time.
+
+With 64-pixel images the network's work is small, and what an epoch costs is mostly reading
+each image: decoding the JPEG, then a chain of per-image transforms. A resize cache makes the
+JPEGs small; this module removes the rest. Every image is decoded ONCE, resized and
+centre-cropped exactly as for validation (`valid_pixels`), into a uint8 tensor
+N x 3 x size x size; each mini-batch is then augmented as a whole: one affine warp per image
+through `grid_sample` (a dihedral symmetry or a horizontal flip, a rotation, a zoom), then
+brightness and contrast, then normalisation. Batches without augmentation are exactly the
+per-image validation transform's output.
+`ImageDataLoaders.from_csv(..., in_memory=True)` builds these loaders (lesson 02);
+`benchmarks/bench_resize_cache.py` measures them against decoding the originals.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+
+from .files import open_image
+from .transforms import RandomDihedral, valid_pixels
+
+__all__ = ['batch_augment', 'augmentation_of', 'decode_chips', 'decode_datasets', 'ChipLoader']
+
+# the 4 quarter turns as 2 x 2 matrices acting on (x, y) sampling coordinates
+_QUARTER_TURNS = torch.tensor([[[1., 0.], [0., 1.]], [[0., -1.], [1., 0.]],
+                               [[-1., 0.], [0., -1.]], [[0., 1.], [-1., 0.]]])
+
+
+def batch_augment(x, size, dihedral=False, flip=False, max_rotate=10.0, max_zoom=1.1,
+                  lighting=0.1):
+    """Random augmentation of a whole batch: N x 3 x H x W floats in [0, 1] -> N x 3 x size x size.
+
+    Each image gets its own random warp (one `grid_sample`: a rotation up to `max_rotate`
+    degrees and a zoom up to `max_zoom`, with one of the 8 dihedral symmetries if `dihedral`,
+    else a horizontal flip half of the time if `flip`), then its own brightness and contrast
+    change of up to `lighting`. Corners the warp uncovers are black, as with `RandomAffine`.
+
+    >>> batch_augment(torch.rand(4, 3, 64, 64), 64, dihedral=True).shape
+    torch.Size([4, 3, 64, 64])
+
+    Used in lesson 02 (through `in_memory=True`).
+    """
+    n = len(x)
+    angle = torch.empty(n).uniform_(-max_rotate, max_rotate) * math.pi / 180
+    zoom = torch.empty(n).uniform_(1.0, max_zoom)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    warp = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)  # N x 2 x 2
+    mirror = torch.ones(n, 1, 2)
+    if dihedral:
+        k = torch.randint(8, (n,))
+        mirror[k >= 4, 0, 0] = -1
+        warp = _QUARTER_TURNS[k % 4] @ (warp * mirror)
+    elif flip:
+        mirror[torch.rand(n) < 0.5, 0, 0] = -1
+        warp = warp * mirror
+    theta = torch.cat([warp, torch.zeros(n, 2, 1)], 2)                                # N x 2 x 3
+    grid = F.affine_grid(theta, (n, 3, size, size), align_corners=False)
+    x = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+    if lighting:
+        bright, contrast = torch.empty(2, n, 1, 1, 1).uniform_(1 - lighting, 1 + lighting)
+        x = (x * bright).clamp_(0, 1)
+        grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1).mean((1, 2))
+        x = ((x - grey.view(n, 1, 1, 1)) * contrast + grey.view(n, 1, 1, 1)).clamp_(0, 1)
+    return x
+
+
+def augmentation_of(tfm):
+    """The `batch_augment` settings that match a per-image training transform, or None.
+
+    Reads the `RandomAffine`, `ColorJitter`, `RandomDihedral` and `RandomHorizontalFlip` in a
+    transform built by `top_down_tfms` or `side_on_tfms`; None when it has none of them
+    (the validation transform: no augmentation).
+    """
+    steps = list(getattr(tfm, 'transforms', [tfm]))
+    found = {type(s) for s in steps}
+    if not found & {v2.RandomAffine, v2.ColorJitter, RandomDihedral, v2.RandomHorizontalFlip}:
+        return None
+    settings = {'dihedral': RandomDihedral in found, 'flip': v2.RandomHorizontalFlip in found,
+                'max_rotate': 0.0, 'max_zoom': 1.0, 'lighting': 0.0}
+    for s in steps:
+        if isinstance(s, v2.RandomAffine):
+            settings['max_rotate'] = float(max(abs(d) for d in s.degrees))
+            settings['max_zoom'] = float(max(s.scale)) if s.scale else 1.0
+        if isinstance(s, v2.ColorJitter) and s.brightness:
+            settings['lighting'] = float(max(s.brightness) - 1)
+    return settings
+
+
+def decode_chips(paths, size):
+    """Decode every image once into a uint8 tensor N x 3 x size x size (`valid_pixels`).
+
+    Used by `ImageDataLoaders(in_memory=True)`.
+    """
+    pixels = valid_pixels(size)
+    bar = tqdm(paths, desc=f'decode into memory at {size}px', disable=len(paths) < 2000,
+               leave=False)                                 # a bar only for the full data sets
+    return torch.stack([pixels(open_image(p)) for p in bar]).as_subclass(torch.Tensor)
+
+
+def decode_datasets(datasets, size, max_mb=4096):
+    """{id(dataset): its images decoded (`decode_chips`)} for each of `datasets`, or {} (with a
+    message) when they would take more than `max_mb` megabytes.
+
+    Used by `ImageDataLoaders(in_memory=True)`.
+    """
+    if not size:
+        raise ValueError('in_memory=True needs the image size: pass size= as well.')
+    n = sum(len(ds) for ds in datasets)
+    mb = n * 3 * size ** 2 / 2**20
+    if mb > max_mb:
+        print(f'in_memory: {n} images of {size} x {size} pixels would take {mb:,.0f} MB, more '
+              f'than max_mb={max_mb}; reading them one by one instead (pass a larger max_mb if '
+              'this machine has the memory).')
+        return {}
+    return {id(ds): decode_chips(ds.paths, size) for ds in datasets}
+
+
+class ChipLoader:
+    """Mini-batches `(x, y)` of an `ImageDataset` from its images decoded once into memory.
+
+    Args:
+        dataset: the `ImageDataset` (paths, targets, labels); it stays `loader.dataset`.
+        chips: its images, a uint8 tensor N x 3 x size x size (see `decode_chips`).
+        size, stats: the image side and the model's (mean, std).
+        bs, shuffle, drop_last: as in a DataLoader.
+        augment: `batch_augment` settings (see `augmentation_of`), or None: no augmentation.
+
+    Used by `ImageDataLoaders` built with `in_memory=True` (lesson 02).
+    """
+
+    def __init__(self, dataset, chips, size, stats, bs, shuffle=False, drop_last=False,
+                 augment=None):
+        self.dataset, self.chips, self.size, self.augment = dataset, chips, size, augment
+        self.batch_size, self.shuffle, self.drop_last = bs, shuffle, drop_last
+        self.targets = torch.stack([torch.as_tensor(dataset.target(i))
+                                    for i in range(len(dataset))])
+        self.mean, self.std = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+
+    def __len__(self):
+        n = len(self.chips)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n, bs = len(self.chips), self.batch_size
+        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for b in range(len(self)):
+            idx = order[b * bs:(b + 1) * bs]
+            x = self.chips[idx].float().div_(255)
+            if self.augment is not None:
+                x = batch_augment(x, self.size, **self.augment)
+            yield (x - self.mean) / self.std, self.targets[idx]
