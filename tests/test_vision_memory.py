@@ -1,11 +1,12 @@
 """Images decoded once into memory and augmented a batch at a time (`in_memory=True`, lesson 02)."""
 import pytest
 import torch
+from torchvision.transforms.v2.functional import to_pil_image
 
 from coursehelpers.training.learner import Learner
-from coursehelpers.vision import (ImageDataLoaders, dihedral, model_stats, resize_images,
-                                  side_on_tfms, top_down_tfms)
-from coursehelpers.vision.memory import augmentation_of, batch_augment, decode_chips
+from coursehelpers.vision import (Augmentation, ImageDataLoaders, ImageTransform, dihedral,
+                                  model_stats, resize_images, side_on_tfms, top_down_tfms)
+from coursehelpers.vision.memory import batch_augment, decode_chips
 from coursehelpers.vision.models import create_cnn
 
 STATS = model_stats('efficientnet_lite0')
@@ -30,7 +31,7 @@ def _symmetry(y, x):
 def test_batch_augment_without_warp_gives_all_8_symmetries_exactly():
     torch.manual_seed(0)
     x = torch.rand(400, 3, 16, 16)
-    y = batch_augment(x, 16, dihedral=True, max_rotate=0, max_zoom=1.0, lighting=0)
+    y = batch_augment(x, 16, Augmentation(dihedral=True, max_rotate=0, max_zoom=1.0, lighting=0))
     found = [_symmetry(a, b) for a, b in zip(y, x)]
     assert None not in found and set(found) == set(range(8))
 
@@ -38,32 +39,52 @@ def test_batch_augment_without_warp_gives_all_8_symmetries_exactly():
 def test_batch_augment_side_on_only_flips_horizontally():
     torch.manual_seed(0)
     x = torch.rand(200, 3, 16, 16)
-    y = batch_augment(x, 16, flip=True, max_rotate=0, max_zoom=1.0, lighting=0)
+    y = batch_augment(x, 16, Augmentation(flip=True, max_rotate=0, max_zoom=1.0, lighting=0))
     found = {_symmetry(a, b) for a, b in zip(y, x)}
     assert found == {0, 4}                    # unchanged, or mirrored left-right
 
 
 def test_batch_augment_changes_each_image_differently_and_stays_in_range():
     x = torch.rand(1, 3, 40, 40).expand(8, 3, 40, 40).contiguous()
-    y = batch_augment(x, 32, dihedral=True)
+    y = batch_augment(x, 32, Augmentation(dihedral=True))
     assert y.shape == (8, 3, 32, 32) and 0 <= y.min() and y.max() <= 1
     assert len({round(float(v), 4) for v in y.flatten(1).sum(1)}) == 8
 
 
-def test_augmentation_settings_are_read_from_the_transforms():
-    assert augmentation_of(top_down_tfms(32)) == {'dihedral': True, 'flip': False,
-                                                  'max_rotate': 10.0, 'max_zoom': 1.1,
-                                                  'lighting': pytest.approx(0.1)}
-    side = augmentation_of(side_on_tfms(32, max_rotate=5, max_zoom=1.2, lighting=0.2))
-    assert side == {'dihedral': False, 'flip': True, 'max_rotate': 5.0, 'max_zoom': 1.2,
-                    'lighting': pytest.approx(0.2)}
+def test_the_transforms_carry_one_description_of_their_augmentation():
+    assert top_down_tfms(32).augment == Augmentation(dihedral=True)
+    side = side_on_tfms(32, max_rotate=5, max_zoom=1.2, lighting=0.2)
+    assert side.augment == Augmentation(flip=True, max_rotate=5.0, max_zoom=1.2, lighting=0.2)
+    steps = [type(t).__name__ for t in side.pipeline.transforms]          # built from it
+    assert 'RandomHorizontalFlip' in steps and 'RandomDihedral' not in steps
+    affine = next(t for t in side.pipeline.transforms if type(t).__name__ == 'RandomAffine')
+    assert list(affine.degrees) == [-5.0, 5.0] and list(affine.scale) == [1.0, 1.2]
+
+
+def test_the_per_image_and_batch_paths_apply_the_same_symmetries():
+    """One Augmentation (dihedral, no warp, no lighting) gives the same 8 symmetries per image
+    as per batch: the two paths read the same description."""
+    aug = Augmentation(dihedral=True, max_rotate=0, max_zoom=1.0, lighting=0)
+    tfm = ImageTransform(16, ((0, 0, 0), (1, 1, 1)), aug)                # no normalisation
+    pixels = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    x = pixels.float() / 255
+    torch.manual_seed(0)
+    per_image = {_symmetry(tfm(to_pil_image(pixels)), x) for _ in range(200)}
+    batch = {_symmetry(y, x) for y in batch_augment(x.expand(200, 3, 16, 16), 16, aug)}
+    assert per_image == batch == set(range(8))
+
+
+def test_in_memory_refuses_a_transform_that_does_not_describe_its_augmentation(planet):
+    with pytest.raises(TypeError, match='in_memory=False'):
+        ImageDataLoaders.from_csv(planet, 'train_v2.csv', 'train-jpg', size=32, stats=STATS,
+                                  tfms=lambda size, stats: (lambda img: img), in_memory=True)
 
 
 def test_in_memory_loaders_match_the_per_image_ones(planet):
     per_image, memory = _planet(planet, in_memory=False), _planet(planet)
     assert 'in memory' in repr(memory) and 'in memory' not in repr(per_image)
-    assert memory.chips[id(memory.train_ds)].shape == (560, 3, 32, 32)
-    assert memory.chips[id(memory.train_ds)].dtype == torch.uint8
+    assert memory.train_ds.pixels.shape == (560, 3, 32, 32)            # kept by the dataset
+    assert memory.train_ds.pixels.dtype == torch.uint8
     assert [len(d) for d in (memory.train, memory.valid)] == [35, 9]
     xv, yv = memory.one_batch('valid')
     ref_x, ref_y = per_image.one_batch('valid')
@@ -92,10 +113,11 @@ def test_in_memory_training_and_tta_through_the_learner(planet):
 def test_in_memory_reads_a_resize_cache_and_refuses_what_does_not_fit(tmp_path, planet, capsys):
     cache = resize_images(planet / 'train-jpg', 32, dest=tmp_path)
     dls = _planet(planet, folder=cache)
-    assert dls.chips and dls.valid_ds.paths[0].parent == cache
+    assert dls.in_memory and dls.valid_ds.paths[0].parent == cache
     too_big = ImageDataLoaders(dls.train_ds, dls.valid_ds, bs=16, stats=STATS, size=32,
                                in_memory=True, max_mb=1)
-    assert not too_big.chips and 'more than max_mb=1' in capsys.readouterr().out
+    assert not too_big.in_memory and 'more than max_mb=1' in capsys.readouterr().out
+    assert isinstance(too_big.train, torch.utils.data.DataLoader)       # read one by one
     with pytest.raises(ValueError, match='size='):
         ImageDataLoaders(dls.train_ds, dls.valid_ds, in_memory=True)
 
@@ -113,7 +135,7 @@ def test_decode_chips_resizes_and_crops_the_centre_as_validation_does(tmp_path):
 def test_from_folder_in_memory_flips_side_on_photos(shared_data):
     dls = ImageDataLoaders.from_folder(shared_data / 'dogscats', size=32, bs=8, stats=STATS,
                                        num_workers=0, in_memory=True)
-    assert dls.train.augment['flip'] and not dls.train.augment['dihedral']
+    assert dls.train.augment.flip and not dls.train.augment.dihedral
     assert dls.valid.augment is None and len(dls.valid_ds) == 100
     x, y = dls.one_batch()
     assert x.shape == (8, 3, 32, 32) and y.dtype == torch.int64

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from ..env.version import __version__
 from ..vision.files import ImageError, open_image, to_rgb
 from ..vision.models import ARCHS, CNN, create_cnn
-from ..vision.transforms import valid_tfms
+from ..vision.transforms import ImageTransform, valid_tfms
 
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'ExportError', 'export', 'load_learner', 'read_metadata',
            'ImagePredictor']
@@ -41,12 +41,11 @@ class ExportError(ValueError):
 
 
 def _image_size(tfm):
-    """The side of the centre crop in a `valid_tfms` transform."""
-    for t in getattr(tfm, 'transforms', []):
-        if type(t).__name__ == 'CenterCrop':
-            return int(t.size[0])
-    raise ExportError(f'The validation transform {tfm!r} has no CenterCrop: export supports '
-                      'loaders built with ImageDataLoaders (valid_tfms).')
+    """The image side of a validation `ImageTransform` (`valid_tfms`)."""
+    if isinstance(tfm, ImageTransform) and tfm.augment is None:
+        return int(tfm.size)
+    raise ExportError(f'The validation transform {tfm!r} is not a valid_tfms transform: export '
+                      'supports loaders built with ImageDataLoaders (valid_tfms).')
 
 
 def _checksum(meta_json, tensors):

@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..training.loaders import DataLoaders
-from .memory import ChipLoader, augmentation_of, decode_datasets
-from .transforms import IMAGENET_STATS, side_on_tfms, valid_tfms
+from .memory import ChipLoader, decode_chips, fits_in_memory
+from .transforms import IMAGENET_STATS, ImageTransform, side_on_tfms, valid_tfms
 from .files import (ImageError, labelled_csv_rows, labelled_folder_files, open_image,
                     unlabelled_folder_files, verify_images)
 
@@ -35,12 +35,13 @@ class ImageDataset(Dataset):
     Used in lessons 01 and 02.
     """
 
-    def __init__(self, paths, targets, classes, tfm, multi_label=False):
+    def __init__(self, paths, targets, classes, tfm, multi_label=False, pixels=None):
         self.paths = list(paths)
         self.targets = targets
         self.classes = list(classes)
         self.tfm = tfm
         self.multi_label = multi_label
+        self.pixels = pixels
 
     def __len__(self):
         return len(self.paths)
@@ -59,8 +60,19 @@ class ImageDataset(Dataset):
         return label_text(self.target(i), self.classes, self.multi_label)
 
     def with_tfm(self, tfm):
-        """The same items and targets with another transform."""
-        return ImageDataset(self.paths, self.targets, self.classes, tfm, self.multi_label)
+        """The same items, targets and decoded images with another transform."""
+        return ImageDataset(self.paths, self.targets, self.classes, tfm, self.multi_label,
+                            self.pixels)
+
+    def decoded(self, size):
+        """Every image decoded once, resized and centre-cropped as for validation: a uint8 tensor
+        N x 3 x size x size (`decode_chips`), kept in `self.pixels` for the next call.
+
+        Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+        """
+        if self.pixels is None or self.pixels.shape[-1] != size:
+            self.pixels = decode_chips(self.paths, size)
+        return self.pixels
 
 
 def label_text(y, classes, multi_label):
@@ -259,11 +271,12 @@ class ImageDataLoaders(DataLoaders):
     Memory is pinned only when CUDA is available.
 
     With `in_memory=True` (and `size`), every image is decoded once into memory, resized and
-    cropped as for validation, and the loaders are `ChipLoader`s: each training mini-batch is
-    augmented as a whole (`batch_augment`, the same kinds and amounts of change as
-    `train_tfm`; non-square images lose the random crop along their long side). For small
-    images that removes most of an epoch's loading time (lesson 02's resize cache). When the
-    images would take more than `max_mb` megabytes, it says so and loads them one by one.
+    cropped as for validation (each dataset keeps its own: `ImageDataset.decoded`), and the
+    loaders are `ChipLoader`s: each training mini-batch is augmented as a whole by
+    `batch_augment`, from the same `Augmentation` as `train_tfm` (non-square images lose the
+    random crop along their long side). For small images that removes most of an epoch's
+    loading time (lesson 02's resize cache). When the images would take more than `max_mb`
+    megabytes, it says so and loads them one by one (`in_memory` is then False).
     The datasets are the same either way (`dls.train_ds[0]` uses the per-image transforms).
 
     >>> dls = ImageDataLoaders.from_folder(path, size=224, bs=64)    # doctest: +SKIP
@@ -283,7 +296,8 @@ class ImageDataLoaders(DataLoaders):
         self.stats, self.size = stats, size
         self.train_tfm = train_ds.tfm
         splits = [ds for ds in (train_ds, valid_ds, test_ds) if ds is not None]
-        self.chips = decode_datasets(splits, size, max_mb) if in_memory else {}
+        self.in_memory = in_memory and _batch_augmentable(self.train_tfm) and fits_in_memory(
+            splits, size, max_mb)
         # drop a last partial batch (BatchNorm fails on a batch of 1) only when a full one exists
         self.train = self._loader(train_ds, shuffle=True, drop_last=len(train_ds) > bs,
                                   augment=True)
@@ -293,10 +307,9 @@ class ImageDataLoaders(DataLoaders):
     def _loader(self, ds, shuffle=False, drop_last=False, augment=False):
         """A loader over `ds`. In memory, `augment` applies the training augmentation to each
         batch; otherwise each item goes through the dataset's own transform."""
-        if id(ds) in self.chips:
-            settings = augmentation_of(self.train_tfm) if augment else None
-            return ChipLoader(ds, self.chips[id(ds)], self.size, self.stats, self.batch_size,
-                              shuffle, drop_last, settings)
+        if self.in_memory:
+            return ChipLoader(ds, self.size, self.stats, self.batch_size, shuffle, drop_last,
+                              self.train_tfm.augment if augment else None)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last,
                           num_workers=self.num_workers, pin_memory=torch.cuda.is_available(),
                           persistent_workers=self.num_workers > 0)
@@ -313,7 +326,7 @@ class ImageDataLoaders(DataLoaders):
     def augmented(self, ds):
         """A loader over split `ds` in dataset order, with the training augmentation (for TTA)."""
         dataset = self.loader(ds).dataset
-        if id(dataset) in self.chips:
+        if self.in_memory:
             return self._loader(dataset, augment=True)
         return self._loader(dataset.with_tfm(self.train_tfm))
 
@@ -330,7 +343,7 @@ class ImageDataLoaders(DataLoaders):
         splits = (('train', self.train_ds), ('valid', self.valid_ds), ('test', self.test_ds))
         sizes = ', '.join(f'{name}={len(ds)}' for name, ds in splits if ds is not None)
         kind = 'multi-label' if self.multi_label else 'single-label'
-        memory = ', in memory' if self.chips else ''
+        memory = ', in memory' if self.in_memory else ''
         return (f'ImageDataLoaders({sizes}, bs={self.batch_size}, '
                 f'{len(self.classes)} classes, {kind}{memory})')
 
@@ -411,3 +424,13 @@ def _first(item):
 
 def _second(item):
     return item[1]
+
+
+def _batch_augmentable(tfm):
+    """True when `tfm` describes its augmentation (an `ImageTransform`); else raise and say why."""
+    if isinstance(tfm, ImageTransform):
+        return True
+    raise TypeError(f'in_memory=True augments whole batches from the augmentation an '
+                    f'ImageTransform describes, but the training transform is {tfm!r}. Build it '
+                    'with side_on_tfms, top_down_tfms or ImageTransform(size, stats, '
+                    'Augmentation(...)), or pass in_memory=False.')

@@ -17,6 +17,7 @@ from ..training.learner import Learner
 from ..training.loaders import DataLoaders
 from ..training.metrics import accuracy, accuracy_multi
 from .models import create_cnn
+from .transforms import ImageTransform
 
 __all__ = ['cnn_learner', 'precomputed', 'activations']
 
@@ -104,7 +105,7 @@ def precomputed(learn):
 
     Used in lesson 01.
     """
-    if learn.dls.train_tfm is not learn.dls.valid_ds.tfm and _augments(learn.dls):
+    if _augments(learn.dls):
         warnings.warn('These loaders augment the training images, but precomputed activations are '
                       'computed once without augmentation: augmentation is OFF while you train on '
                       'them. Train the full model (not precomputed) to use it.', stacklevel=2)
@@ -119,5 +120,8 @@ def precomputed(learn):
 
 
 def _augments(dls):
-    """True when the training transform differs from the validation one (it augments)."""
-    return repr(dls.train_tfm) != repr(dls.valid_ds.tfm)
+    """True when the training transform augments: its `Augmentation`, or, for a transform of
+    the student's own, when it is not the validation transform."""
+    if isinstance(dls.train_tfm, ImageTransform):
+        return dls.train_tfm.augment is not None
+    return dls.train_tfm is not dls.valid_ds.tfm

@@ -8,6 +8,7 @@ N x 3 x size x size; each mini-batch is then augmented as a whole: one affine wa
 through `grid_sample` (a dihedral symmetry or a horizontal flip, a rotation, a zoom), then
 brightness and contrast, then normalisation. Batches without augmentation are exactly the
 per-image validation transform's output.
+Both paths read one description of the augmentation, `transforms.Augmentation`.
 `ImageDataLoaders.from_csv(..., in_memory=True)` builds these loaders (lesson 02);
 `benchmarks/bench_resize_cache.py` measures them against decoding the originals.
 """
@@ -15,77 +16,54 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from .files import open_image
-from .transforms import RandomDihedral, valid_pixels
+from .transforms import valid_pixels
 
-__all__ = ['batch_augment', 'augmentation_of', 'decode_chips', 'decode_datasets', 'ChipLoader']
+__all__ = ['batch_augment', 'decode_chips', 'fits_in_memory', 'ChipLoader']
 
 # the 4 quarter turns as 2 x 2 matrices acting on (x, y) sampling coordinates
 _QUARTER_TURNS = torch.tensor([[[1., 0.], [0., 1.]], [[0., -1.], [1., 0.]],
                                [[-1., 0.], [0., -1.]], [[0., 1.], [-1., 0.]]])
 
 
-def batch_augment(x, size, dihedral=False, flip=False, max_rotate=10.0, max_zoom=1.1,
-                  lighting=0.1):
+def batch_augment(x, size, augment):
     """Random augmentation of a whole batch: N x 3 x H x W floats in [0, 1] -> N x 3 x size x size.
 
-    Each image gets its own random warp (one `grid_sample`: a rotation up to `max_rotate`
-    degrees and a zoom up to `max_zoom`, with one of the 8 dihedral symmetries if `dihedral`,
-    else a horizontal flip half of the time if `flip`), then its own brightness and contrast
-    change of up to `lighting`. Corners the warp uncovers are black, as with `RandomAffine`.
+    `augment` is the `Augmentation` the per-image transform applies. Each image gets its own
+    random warp (one `grid_sample`: a rotation up to `max_rotate` degrees and a zoom up to
+    `max_zoom`, with one of the 8 dihedral symmetries if `dihedral`, else a horizontal flip
+    half of the time if `flip`), then its own brightness and contrast change of up to
+    `lighting`. Corners the warp uncovers are black, as with `RandomAffine`.
 
-    >>> batch_augment(torch.rand(4, 3, 64, 64), 64, dihedral=True).shape
+    >>> batch_augment(torch.rand(4, 3, 64, 64), 64, Augmentation(dihedral=True)).shape
     torch.Size([4, 3, 64, 64])
 
-    Used in lesson 02 (through `in_memory=True`).
+    Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
     """
-    n = len(x)
-    angle = torch.empty(n).uniform_(-max_rotate, max_rotate) * math.pi / 180
-    zoom = torch.empty(n).uniform_(1.0, max_zoom)
+    n, a = len(x), augment
+    angle = torch.empty(n).uniform_(-a.max_rotate, a.max_rotate) * math.pi / 180
+    zoom = torch.empty(n).uniform_(1.0, a.max_zoom)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     warp = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)  # N x 2 x 2
     mirror = torch.ones(n, 1, 2)
-    if dihedral:
+    if a.dihedral:
         k = torch.randint(8, (n,))
         mirror[k >= 4, 0, 0] = -1
         warp = _QUARTER_TURNS[k % 4] @ (warp * mirror)
-    elif flip:
+    elif a.flip:
         mirror[torch.rand(n) < 0.5, 0, 0] = -1
         warp = warp * mirror
     theta = torch.cat([warp, torch.zeros(n, 2, 1)], 2)                                # N x 2 x 3
     grid = F.affine_grid(theta, (n, 3, size, size), align_corners=False)
     x = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
-    if lighting:
-        bright, contrast = torch.empty(2, n, 1, 1, 1).uniform_(1 - lighting, 1 + lighting)
+    if a.lighting:
+        bright, contrast = torch.empty(2, n, 1, 1, 1).uniform_(1 - a.lighting, 1 + a.lighting)
         x = (x * bright).clamp_(0, 1)
         grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1).mean((1, 2))
         x = ((x - grey.view(n, 1, 1, 1)) * contrast + grey.view(n, 1, 1, 1)).clamp_(0, 1)
     return x
-
-
-def augmentation_of(tfm):
-    """The `batch_augment` settings that match a per-image training transform, or None.
-
-    Reads the `RandomAffine`, `ColorJitter`, `RandomDihedral` and `RandomHorizontalFlip` in a
-    transform built by `top_down_tfms` or `side_on_tfms`; None when it has none of them
-    (the validation transform: no augmentation).
-    """
-    steps = list(getattr(tfm, 'transforms', [tfm]))
-    found = {type(s) for s in steps}
-    if not found & {v2.RandomAffine, v2.ColorJitter, RandomDihedral, v2.RandomHorizontalFlip}:
-        return None
-    settings = {'dihedral': RandomDihedral in found, 'flip': v2.RandomHorizontalFlip in found,
-                'max_rotate': 0.0, 'max_zoom': 1.0, 'lighting': 0.0}
-    for s in steps:
-        if isinstance(s, v2.RandomAffine):
-            settings['max_rotate'] = float(max(abs(d) for d in s.degrees))
-            settings['max_zoom'] = float(max(s.scale)) if s.scale else 1.0
-        if isinstance(s, v2.ColorJitter) and s.brightness:
-            settings['lighting'] = float(max(s.brightness) - 1)
-    return settings
 
 
 def decode_chips(paths, size):
@@ -99,9 +77,9 @@ def decode_chips(paths, size):
     return torch.stack([pixels(open_image(p)) for p in bar]).as_subclass(torch.Tensor)
 
 
-def decode_datasets(datasets, size, max_mb=4096):
-    """{id(dataset): its images decoded (`decode_chips`)} for each of `datasets`, or {} (with a
-    message) when they would take more than `max_mb` megabytes.
+def fits_in_memory(datasets, size, max_mb=4096):
+    """True when the images of `datasets`, decoded at `size`, take at most `max_mb` megabytes;
+    otherwise False, with a message that says so.
 
     Used by `ImageDataLoaders(in_memory=True)`.
     """
@@ -113,26 +91,26 @@ def decode_datasets(datasets, size, max_mb=4096):
         print(f'in_memory: {n} images of {size} x {size} pixels would take {mb:,.0f} MB, more '
               f'than max_mb={max_mb}; reading them one by one instead (pass a larger max_mb if '
               'this machine has the memory).')
-        return {}
-    return {id(ds): decode_chips(ds.paths, size) for ds in datasets}
+        return False
+    return True
 
 
 class ChipLoader:
     """Mini-batches `(x, y)` of an `ImageDataset` from its images decoded once into memory.
 
     Args:
-        dataset: the `ImageDataset` (paths, targets, labels); it stays `loader.dataset`.
-        chips: its images, a uint8 tensor N x 3 x size x size (see `decode_chips`).
+        dataset: the `ImageDataset`; it keeps its decoded images (`dataset.decoded(size)`)
+            and stays `loader.dataset`.
         size, stats: the image side and the model's (mean, std).
         bs, shuffle, drop_last: as in a DataLoader.
-        augment: `batch_augment` settings (see `augmentation_of`), or None: no augmentation.
+        augment: the `Augmentation` to apply to each batch (`batch_augment`), or None.
 
     Used by `ImageDataLoaders` built with `in_memory=True` (lesson 02).
     """
 
-    def __init__(self, dataset, chips, size, stats, bs, shuffle=False, drop_last=False,
-                 augment=None):
-        self.dataset, self.chips, self.size, self.augment = dataset, chips, size, augment
+    def __init__(self, dataset, size, stats, bs, shuffle=False, drop_last=False, augment=None):
+        self.dataset, self.size, self.augment = dataset, size, augment
+        self.chips = dataset.decoded(size)
         self.batch_size, self.shuffle, self.drop_last = bs, shuffle, drop_last
         self.targets = torch.stack([torch.as_tensor(dataset.target(i))
                                     for i in range(len(dataset))])
@@ -149,5 +127,5 @@ class ChipLoader:
             idx = order[b * bs:(b + 1) * bs]
             x = self.chips[idx].float().div_(255)
             if self.augment is not None:
-                x = batch_augment(x, self.size, **self.augment)
+                x = batch_augment(x, self.size, self.augment)
             yield (x - self.mean) / self.std, self.targets[idx]

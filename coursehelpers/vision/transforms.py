@@ -1,18 +1,71 @@
 """Image transforms (torchvision.transforms.v2): augmentation for training, resize for validation.
 
-Each function returns one callable that takes an RGB `PIL.Image` and returns a
-normalised float tensor of shape 3 x size x size. Normalisation uses the model's
+Each function returns an `ImageTransform`: a callable that takes an RGB `PIL.Image` and
+returns a normalised float tensor of shape 3 x size x size, and that says what it does
+(`size`, `stats`, and `augment`, an `Augmentation` or None). Normalisation uses the model's
 own statistics, a pair `(mean, std)` (see `model_stats`).
 """
+from dataclasses import dataclass
+
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ['IMAGENET_STATS', 'HALF_STATS', 'side_on_tfms', 'top_down_tfms', 'valid_tfms',
-           'valid_pixels', 'dihedral', 'RandomDihedral', 'denormalize']
+__all__ = ['IMAGENET_STATS', 'HALF_STATS', 'Augmentation', 'ImageTransform', 'side_on_tfms',
+           'top_down_tfms', 'valid_tfms', 'valid_pixels', 'dihedral', 'RandomDihedral',
+           'denormalize']
 
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))   # torchvision ResNets
 HALF_STATS = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))                    # efficientnet-lite0 weights
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The training augmentation, described once; both ways of applying it read this.
+
+    `ImageTransform` applies it to one PIL image at a time (torchvision v2, in the
+    loader's workers); `batch_augment` applies it to a whole mini-batch of images decoded
+    into memory (`ImageDataLoaders(in_memory=True)`). The kinds and amounts are the same.
+
+    Attributes:
+        flip: a horizontal flip half of the time (photos taken from the side).
+        dihedral: one of the 8 dihedral symmetries (pictures seen from above).
+        max_rotate: rotation up to this many degrees, either way.
+        max_zoom: zoom in by a factor from 1 up to this.
+        lighting: brightness and contrast changed by up to this fraction.
+
+    >>> Augmentation(dihedral=True)
+    Augmentation(flip=False, dihedral=True, max_rotate=10.0, max_zoom=1.1, lighting=0.1)
+    """
+    flip: bool = False
+    dihedral: bool = False
+    max_rotate: float = 10.0
+    max_zoom: float = 1.1
+    lighting: float = 0.1
+
+
+class ImageTransform:
+    """PIL image -> normalised float tensor 3 x size x size: resize, crop, augment, normalise.
+
+    With `augment` (an `Augmentation`): resize the shorter side, random square crop, then
+    the augmentation. Without: resize and centre crop, no randomness (validation, test).
+    `size`, `stats` and `augment` are attributes: the in-memory loaders, `precomputed` and
+    `export` read them instead of looking inside the torchvision pipeline (`pipeline`).
+
+    >>> ImageTransform(64, augment=Augmentation(flip=True)).augment.flip
+    True
+    """
+
+    def __init__(self, size, stats=IMAGENET_STATS, augment=None):
+        self.size, self.augment = size, augment
+        self.stats = tuple(tuple(float(v) for v in s) for s in stats)
+        self.pipeline = v2.Compose(_steps(size, self.stats, augment))
+
+    def __call__(self, img):
+        return self.pipeline(img)
+
+    def __repr__(self):
+        return f'ImageTransform(size={self.size}, stats={self.stats}, augment={self.augment})'
 
 
 def side_on_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighting=0.1):
@@ -27,7 +80,7 @@ def side_on_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighti
         size: output side in pixels.
         stats: (mean, std) of the pretrained model, e.g. `model_stats('resnet34')`.
     Returns:
-        a callable PIL image -> float tensor 3 x size x size.
+        an `ImageTransform`: PIL image -> float tensor 3 x size x size.
 
     >>> tfm = side_on_tfms(224)
     >>> tfm(open_image(path)).shape            # doctest: +SKIP
@@ -35,9 +88,9 @@ def side_on_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighti
 
     Used in lesson 01.
     """
-    return v2.Compose([v2.Resize(size), v2.RandomCrop(size), v2.RandomHorizontalFlip(),
-                       *_small_changes(max_rotate, max_zoom, lighting), v2.ToImage(),
-                       *_to_float(stats)])
+    return ImageTransform(size, stats, Augmentation(flip=True, max_rotate=float(max_rotate),
+                                                    max_zoom=float(max_zoom),
+                                                    lighting=float(lighting)))
 
 
 def top_down_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighting=0.1):
@@ -48,29 +101,29 @@ def top_down_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, light
     without a flip): seen from above, every orientation is equally plausible.
 
     Returns:
-        a callable PIL image -> float tensor 3 x size x size.
+        an `ImageTransform`: PIL image -> float tensor 3 x size x size.
 
     >>> tfm = top_down_tfms(64, stats=model_stats('resnet34'))      # doctest: +SKIP
 
     Used in lesson 02.
     """
-    return v2.Compose([v2.Resize(size), v2.RandomCrop(size),
-                       *_small_changes(max_rotate, max_zoom, lighting), v2.ToImage(),
-                       RandomDihedral(), *_to_float(stats)])
+    return ImageTransform(size, stats, Augmentation(dihedral=True, max_rotate=float(max_rotate),
+                                                    max_zoom=float(max_zoom),
+                                                    lighting=float(lighting)))
 
 
 def valid_tfms(size, stats=IMAGENET_STATS):
     """The validation (and test) transform: resize the shorter side, crop the centre, normalise.
 
     Returns:
-        a callable PIL image -> float tensor 3 x size x size, with no randomness.
+        an `ImageTransform` with no augmentation: PIL image -> float tensor 3 x size x size.
 
     >>> valid_tfms(224)(open_image(path)).shape        # doctest: +SKIP
     torch.Size([3, 224, 224])
 
     Used in lessons 01 and 02.
     """
-    return v2.Compose([*valid_pixels(size).transforms, *_to_float(stats)])
+    return ImageTransform(size, stats)
 
 
 def valid_pixels(size):
@@ -82,15 +135,21 @@ def valid_pixels(size):
     return v2.Compose([v2.Resize(size), v2.CenterCrop(size), v2.ToImage()])
 
 
-def _small_changes(max_rotate, max_zoom, lighting):
-    """Random small rotation and zoom (one affine warp) and lighting.
+def _steps(size, stats, augment):
+    """The torchvision v2 steps of an `ImageTransform`, in the order they run.
 
-    They come before `ToImage`, so they run on the PIL image: PIL's C code warps and
-    brightens a small image 2 to 5 times faster than the same transforms on a tensor.
+    The flip, rotation, zoom and lighting come before `ToImage`, so they run on the PIL
+    image: PIL's C code warps and brightens a small image 2 to 5 times faster than the
+    same transforms on a tensor. The dihedral symmetry works on the tensor.
     """
-    return [v2.RandomAffine(degrees=max_rotate, scale=(1.0, max_zoom),
+    if augment is None:
+        return [*valid_pixels(size).transforms, *_to_float(stats)]
+    a = augment
+    return [v2.Resize(size), v2.RandomCrop(size), *([v2.RandomHorizontalFlip()] if a.flip else []),
+            v2.RandomAffine(degrees=a.max_rotate, scale=(1.0, a.max_zoom),
                             interpolation=v2.InterpolationMode.BILINEAR),
-            v2.ColorJitter(brightness=lighting, contrast=lighting)]
+            v2.ColorJitter(brightness=a.lighting, contrast=a.lighting), v2.ToImage(),
+            *([RandomDihedral()] if a.dihedral else []), *_to_float(stats)]
 
 
 def _to_float(stats):
