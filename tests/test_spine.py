@@ -26,7 +26,9 @@ def test_default_mode_follows_cuda(monkeypatch):
 
 def test_device_choice_and_override(monkeypatch):
     monkeypatch.delenv('COURSE_DEVICE', raising=False)
-    expected = 'cuda' if torch.cuda.is_available() else default_device().type
+    mps = getattr(torch.backends, 'mps', None)
+    expected = ('cuda' if torch.cuda.is_available()
+                else 'mps' if mps is not None and mps.is_available() else 'cpu')
     assert default_device().type == expected
     monkeypatch.setenv('COURSE_DEVICE', 'cpu')
     assert default_device() == torch.device('cpu')
