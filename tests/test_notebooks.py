@@ -1,9 +1,12 @@
 """Notebook hygiene (../shared/ENGINEERING.md): clean, portable, every lesson starts with the banner."""
+import ast
 import json
 import re
 from pathlib import Path
 
 import pytest
+
+from coursehelpers.runner.inprocess import cell_sources
 
 NBS = Path(__file__).resolve().parents[1] / 'nbs'
 LESSONS = sorted(NBS.glob('[0-9][0-9]_*.ipynb'))
@@ -53,3 +56,20 @@ def test_first_code_cell_prints_the_banner(path):
 def test_kernel_is_the_course_kernel(path):
     spec = json.loads(path.read_text())['metadata']['kernelspec']
     assert spec['name'] == 'coursehelpers'
+
+
+def helper_import_lines(path):
+    """Lines of import statements from coursehelpers in a lesson's code (strings not counted)."""
+    lines = 0
+    for src in cell_sources(path)[0]:                  # IPython-only lines (?name, !cmd) blanked
+        for node in ast.walk(ast.parse(src)):
+            names = ([node.module or ''] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            if any(n == 'coursehelpers' or n.startswith('coursehelpers.') for n in names):
+                lines += node.end_lineno - node.lineno + 1
+    return lines
+
+
+@pytest.mark.parametrize('path', LESSONS, ids=lambda p: p.stem)
+def test_a_lesson_imports_its_helpers_in_at_most_three_lines(path):
+    assert 1 <= helper_import_lines(path) <= 3
