@@ -27,8 +27,8 @@ from ..env.paths import data_root, mirror_root
 from .download import DataError, NetworkError, download, safe_extract, sha256sum
 from .kaggle import kaggle_fetch
 
-__all__ = ['DATASETS', 'Source', 'DataError', 'source', 'missing_paths', 'resolve_url', 'get_data',
-           'list_data', 'data_used', 'CUTS']
+__all__ = ['DATASETS', 'Source', 'DataError', 'source', 'missing_paths', 'resolve_url',
+           'get_data', 'list_data', 'data_used', 'CUTS']
 
 # name -> {'variant', 'path', 'origin'} for every data set resolved in this process
 _used = {}
