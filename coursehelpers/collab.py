@@ -31,7 +31,7 @@ class IdMap:
     >>> m.ids, m.encode([10, 30]).tolist(), m.decode([2]).tolist()
     ([10, 20, 30], [0, 2], [30])
 
-    Used in lesson 05.
+    Used by `CollabDataLoaders.from_df` (lesson 05).
     """
 
     def __init__(self, ids, name='id'):
@@ -110,7 +110,7 @@ class CollabDataLoaders(DataLoaders):
 
     @classmethod
     def from_csv(cls, csv, **kwargs):
-        """`from_df(pd.read_csv(csv), **kwargs)`. Used in lesson 05."""
+        """`from_df(pd.read_csv(csv), **kwargs)`."""
         return cls.from_df(pd.read_csv(csv), **kwargs)
 
 
@@ -139,7 +139,7 @@ class EmbeddingDotBias(DotProduct):
     >>> m(torch.tensor([0, 2]), torch.tensor([1, 3])).shape
     torch.Size([2])
 
-    Used in lesson 05.
+    Used by `collab_learner` (lesson 05).
     """
 
     def __init__(self, n_users, n_items, n_factors=50, y_range=(0, 5.5)):
@@ -163,7 +163,7 @@ class EmbeddingNN(nn.Module):
     >>> EmbeddingNN(3, 4, n_factors=2, n_hidden=8)(torch.tensor([0]), torch.tensor([1])).shape
     torch.Size([1])
 
-    Used in lesson 05.
+    Used by `collab_learner` (lesson 05).
     """
 
     def __init__(self, n_users, n_items, n_factors=50, n_hidden=64, p_emb=0.05, p_hidden=0.3,
@@ -194,7 +194,7 @@ class EmbeddingL2:
     often, a rarely rated one rarely (as the 2018 course's `wd` on embeddings did). On
     MovieLens this regularises better than AdamW's decoupled decay of every row.
 
-    Used in lesson 05.
+    Used by `collab_learner` (lesson 05).
     """
 
     def __init__(self, l2=0.1):

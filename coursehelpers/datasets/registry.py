@@ -181,7 +181,7 @@ def get_data(name, variant=None, verbose=True):
     >>> sorted(p.name for p in (path / 'train').iterdir())   # doctest: +SKIP
     ['cats', 'dogs']
 
-    Used in every lesson.
+    Used in lessons 00 to 07.
     """
     variant, src = source(name, variant)
     root = data_root()

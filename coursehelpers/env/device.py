@@ -24,7 +24,7 @@ def default_device():
     >>> default_device().type in ('cuda', 'mps', 'cpu')
     True
 
-    Used in every lesson.
+    Used in lesson 00 and by the Learner.
     """
     forced = os.environ.get('COURSE_DEVICE', '').strip()
     if forced:

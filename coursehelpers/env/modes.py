@@ -19,7 +19,7 @@ def get_mode():
     >>> get_mode() in ('quick', 'full')
     True
 
-    Used in every lesson.
+    Used by `per_mode`, `banner`, `record` and `get_data`.
     """
     mode = os.environ.get('COURSE_MODE', '').strip().lower()
     if mode:

@@ -107,7 +107,7 @@ def emb_size(cardinality):
     >>> emb_size(8)          # days of the week, + 1
     4
 
-    Used in lesson 03.
+    Used by `TabularProc.emb_sizes` (lesson 03).
     """
     return min(50, (cardinality + 1) // 2)
 

@@ -11,7 +11,7 @@ from one batch to the next, detached so gradients stop at the window's edge.
 >>> learn.fit_one_cycle(3, 3e-3)                                     # doctest: +SKIP
 >>> generate(learn.model, dls.vocab, 'for those', 400, temperature=0.7)   # doctest: +SKIP
 
-Used in lesson 06.
+Used in lesson 06; lesson 04's language model trains with `rnn_learner` too.
 """
 import torch
 import torch.nn.functional as F
@@ -132,7 +132,7 @@ def _batch_size(h):
 class ResetState:
     """A callback that calls `model.reset()` before every epoch and every validation.
 
-    Used in lesson 06.
+    Used by `rnn_learner` (lessons 04 and 06).
     """
 
     def before_epoch(self, learn):
@@ -150,7 +150,7 @@ def rnn_learner(dls, model, **kwargs):
 
     Keyword arguments go to the Learner (wd, metrics, ...).
 
-    Used in lesson 06.
+    Used in lessons 04 and 06.
     """
     cbs = [ResetState(), *kwargs.pop('cbs', ())]
     return Learner(model, dls, seq_cross_entropy, cbs=cbs, **kwargs)

@@ -47,7 +47,7 @@ def read_text(file):
 
     Some aclImdb reviews were saved in other encodings: they are read, not refused.
 
-    Used in lesson 04.
+    Used by `read_imdb` (lesson 04).
     """
     return Path(file).read_bytes().decode('utf-8', errors='replace')
 
@@ -58,7 +58,7 @@ def fix_html(text):
     >>> fix_html('Good.<br /><br />Bad &amp; ugly')
     'Good.\\n\\nBad & ugly'
 
-    Used in lesson 04.
+    Used by `tokenize` (lesson 04).
     """
     text = BR_RE.sub('\n', text.replace('\u2019', "'"))
     return html.unescape(text) if '&' in text else text
@@ -254,7 +254,7 @@ def trim(ids, max_len):
     >>> trim(torch.arange(10), 4).tolist()
     [0, 7, 8, 9]
 
-    Used in lesson 04 (quick mode reads the ends of long reviews).
+    Used by `TextDataLoaders.classifier` (lesson 04; quick mode reads the ends of long reviews).
     """
     if max_len is None or len(ids) <= max_len:
         return ids
@@ -267,7 +267,7 @@ def pad_batch(docs, pad_idx=1):
     >>> pad_batch([torch.tensor([5, 6, 7]), torch.tensor([8])]).tolist()
     [[5, 6, 7], [8, 1, 1]]
 
-    Used in lesson 04.
+    Used by `SortedTextLoader` (lesson 04).
     """
     return torch.nn.utils.rnn.pad_sequence(list(docs), batch_first=True, padding_value=pad_idx)
 

@@ -38,7 +38,7 @@ __all__ = ['LockedDropout', 'embedding_dropout', 'WeightDropLSTM', 'AWDLSTM', 'L
 class LockedDropout(nn.Module):
     """Dropout with one mask per sequence, the same at every time step (inputs are bs x seq x n).
 
-    Used in lesson 04.
+    Used by `AWDLSTM` and `LanguageModel` (lesson 04).
     """
 
     def __init__(self, p=0.5):
@@ -56,7 +56,7 @@ def embedding_dropout(emb, x, p, training):
     """Look `x` up in the embedding `emb` with whole words dropped: a dropped word's vector
     is zero wherever it appears in the batch, the others are scaled by 1 / (1 - p).
 
-    Used in lesson 04.
+    Used by `AWDLSTM`, the encoder of `LanguageModel` and `TextClassifier` (lesson 04).
     """
     weight = emb.weight
     if training and p > 0:
@@ -74,7 +74,7 @@ class WeightDropLSTM(nn.Module):
     >>> WeightDropLSTM(3, 4, weight_p=0.5)(torch.zeros(2, 5, 3))[0].shape
     torch.Size([2, 5, 4])
 
-    Used in lesson 04.
+    Used by `AWDLSTM`, the encoder of `LanguageModel` and `TextClassifier` (lesson 04).
     """
 
     def __init__(self, n_in, n_out, weight_p=0.5):
@@ -103,7 +103,7 @@ class AWDLSTM(nn.Module):
         embed_p: share of words dropped from the embedding; input_p: dropout on the
         embeddings; hidden_p: between LSTM layers; weight_p: on hidden-to-hidden weights.
 
-    Used in lesson 04.
+    Used by `LanguageModel` and `TextClassifier` (lesson 04).
     """
 
     def __init__(self, vocab_size, emb_size=400, n_hid=1150, n_layers=3, pad_idx=1,

@@ -80,7 +80,7 @@ def move_files(changes):
 
     >>> move_files({Path('data/pets/train/dogs/cat.7.jpg'): 'cats'})     # doctest: +SKIP
 
-    Used in lesson 07.
+    Used by `ImageCleaner.apply` (lesson 07).
     """
     rows = []
     for path, choice in changes.items():

@@ -175,7 +175,7 @@ class ImagePredictor:
     Attributes: `model` (in eval mode), `classes`, `size`, `stats`, `multi_label`,
     `tfm` (the validation transform), `meta` (everything the file said), `device`.
 
-    Used in lesson 07.
+    Used by `load_learner` (lesson 07).
     """
 
     def __init__(self, model, meta, device='cpu', thresh=0.5):

@@ -115,7 +115,7 @@ def top_losses(log_probs, targets, k=9):
 def plot_top_losses(dataset, log_probs, targets, classes, k=9):
     """Show the `k` images with the largest loss, titled predicted / actual / loss / p(actual).
 
-    Used in lessons 01 and 07.
+    Used in lesson 01.
     """
     losses, idxs = top_losses(log_probs, targets, k)
     probs = torch.as_tensor(log_probs).float().exp()

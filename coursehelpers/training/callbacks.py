@@ -62,7 +62,7 @@ class KeepBNStats:
 
     >>> learn = cnn_learner(dls, 'efficientnet_lite0', cbs=[KeepBNStats()])   # doctest: +SKIP
 
-    Used in lesson 07.
+    Used in lessons 01 and 07.
     """
 
     def before_epoch(self, learn):
@@ -78,7 +78,7 @@ def run_event(cbs, event, learn):
     Errors are re-raised as `CallbackError` naming the callback class and the event
     (the original error is chained below it); `CancelFit` passes through untouched.
 
-    Used by the Learner in every lesson.
+    Used by the Learner.
     """
     for cb in cbs:
         method = getattr(cb, event, None)
@@ -100,8 +100,6 @@ def show_training_loop():
     before_fit
     ...
     after_fit
-
-    Used in lesson 01.
     """
     print(TRAINING_LOOP)
 

@@ -67,7 +67,7 @@ def load_checkpoint(file, model, opt=None, device='cpu'):
         FileNotFoundError naming the checkpoints that do exist; ValueError listing the
         first tensors whose names or shapes differ.
 
-    Used by `Learner.load` (lessons 01 and 02).
+    Used by `Learner.load` (lesson 01).
     """
     file = Path(file)
     if not file.is_file():

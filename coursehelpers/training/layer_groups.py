@@ -53,7 +53,7 @@ def group_lrs(lr, n):
     >>> group_lrs(slice(1e-4, 1e-2), 3).tolist()
     [0.0001, 0.001, 0.01]
 
-    Used in lessons 01 and 02 (differential learning rates).
+    Used by `Learner.group_lrs`.
     """
     if isinstance(lr, slice) and lr.start is None:
         lr = [lr.stop / 10] * (n - 1) + [lr.stop]

@@ -52,7 +52,7 @@ class Learner:
 
     >>> learn = Learner(create_cnn('resnet34', 2), dls, metrics=[accuracy])   # doctest: +SKIP
 
-    Used in lessons 01 to 06.
+    Used in lessons 03 to 06 and by `cnn_learner` (lessons 01, 02 and 07).
     """
 
     def __init__(self, model, dls, loss_func=None, metrics=(), layer_groups=None,
@@ -90,7 +90,7 @@ class Learner:
 
         >>> learn.fit(1e-2, 3, cycle_len=1, cycle_mult=2)   # 1 + 2 + 4 epochs  # doctest: +SKIP
 
-        Used in lessons 01 to 06.
+        Used in lessons 01, 02 and 06.
         """
         dl, lrs = self._train_loader(), self.group_lrs(lr)
         shape = shape or (cos_anneal if cycle_len else constant)
@@ -171,7 +171,7 @@ class Learner:
 
         >>> learn.fit_one_cycle(3, 1e-3)             # doctest: +SKIP
 
-        Used in lessons 01 to 06.
+        Used in lessons 03 to 06 and by `Learner.fine_tune` (lesson 07).
         """
         shape = functools.partial(one_cycle, pct_start=pct_start, div=div, div_final=div_final)
         self.fit(lr, 1, cycle_len=epochs, shape=shape, cbs=cbs)
@@ -185,7 +185,7 @@ class Learner:
 
         >>> learn.fine_tune(2, 1e-3)                 # doctest: +SKIP
 
-        Used in lesson 01.
+        Used in lesson 07.
         """
         self.freeze()
         self.fit_one_cycle(freeze_epochs, base_lr)
@@ -198,7 +198,7 @@ class Learner:
         >>> learn.group_lrs(slice(1e-4, 1e-2))       # doctest: +SKIP
         array([0.0001, 0.001 , 0.01  ])
 
-        Used in lessons 01 and 02 (differential learning rates).
+        Used by `Learner.fit` (differential learning rates).
         """
         return group_lrs(lr, len(self.layer_groups))
 
@@ -218,7 +218,7 @@ class Learner:
 
         >>> learn.lr_find().suggestion               # doctest: +SKIP
 
-        Used in lessons 01 to 06.
+        Used in lessons 01 and 03.
         """
         dl = self._train_loader()
         if len(dl) < num_it:
@@ -252,16 +252,19 @@ class Learner:
 
         >>> learn.freeze_to(1)       # body's second half and head train  # doctest: +SKIP
 
-        Used in lessons 01 and 02.
+        Used in lesson 04.
         """
         freeze_groups(self.group_params, n)
 
     def freeze(self):
-        """Freeze every layer group but the last (the head): only the head trains. Lesson 01."""
+        """Freeze every layer group but the last (the head): only the head trains.
+
+        Used in lessons 02 and 04, and by `cnn_learner` (lessons 01, 02 and 07).
+        """
         self.freeze_to(-1)
 
     def unfreeze(self):
-        """Train every layer group. Used in lessons 01 and 02."""
+        """Train every layer group. Used in lessons 01, 02 and 04."""
         self.freeze_to(0)
 
     def get_preds(self, ds='valid'):
@@ -277,7 +280,7 @@ class Learner:
         >>> log_preds, y = learn.get_preds()         # doctest: +SKIP
         >>> p_dog = log_preds.exp()[:, 1]            # doctest: +SKIP
 
-        Used in lessons 01 to 06.
+        Used in lessons 01 to 04 and 07.
         """
         _, preds, targets = self.validate(in_order(self.dls.loader(ds)), with_loss=False)
         return preds.cpu(), targets.cpu()
@@ -290,7 +293,7 @@ class Learner:
 
         >>> learn.predict(x[None])      # one image: add the batch dimension  # doctest: +SKIP
 
-        Used in lessons 01 and 05.
+        Used in lessons 01 and 06.
         """
         xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
         check_batch_dim(xs[0], self.dls.loader('valid').dataset)
@@ -336,7 +339,7 @@ class Learner:
         Returns:
             the learner, so `learn.load('stage1').fit(...)` reads naturally.
 
-        Used in lessons 01 and 02.
+        Used in lesson 01.
         """
         load_checkpoint(self.path / f'{name}.pth', self.model,
                         self.opt if with_opt else None, self.device)

@@ -21,7 +21,8 @@ class DataLoaders:
     >>> dls = DataLoaders(DataLoader(train_ds, 64, shuffle=True),       # doctest: +SKIP
     ...                   DataLoader(valid_ds, 64))
 
-    Used in every lesson (the vision, tabular, text and ratings helpers build one).
+    Used in lesson 06 (the image, text and ratings loaders subclass it; `tabular_dls` and
+    `precomputed` build one).
     """
 
     def __init__(self, train, valid, test=None):
@@ -68,7 +69,7 @@ def in_order(loader):
 def check_batch_dim(x, dataset):
     """Raise a clear error when `x` has the shape of one item of `dataset` (no batch dimension).
 
-    Used by `Learner.predict` (lesson 01: `learn.predict(x[None])`).
+    Used by `Learner.predict` (lessons 01 and 06).
     """
     item = dataset[0] if len(dataset) else None
     first = item[0] if isinstance(item, (tuple, list)) else item
@@ -91,7 +92,7 @@ class BPTTLoader:
     >>> [x.tolist() for x, y in dl]
     [[[0, 1, 2], [5, 6, 7]], [[3, 4], [8, 9]]]
 
-    Used in lesson 06.
+    Used in lessons 04 and 06.
     """
 
     def __init__(self, stream, bs=64, bptt=70):

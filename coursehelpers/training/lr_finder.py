@@ -21,7 +21,7 @@ class SmoothedLoss:
     >>> s.add(2.0), round(s.add(4.0), 3)
     (2.0, 3.01)
 
-    Used by `Learner.lr_find` (lesson 01).
+    Used by `Learner.lr_find` (lessons 01 and 03).
     """
 
     def __init__(self, beta=0.98):
@@ -60,7 +60,7 @@ class LRFindResult:
         suggestion: `lr_min / 10`, the 2018 rule of thumb: an order of magnitude below
             the minimum, where the loss is still clearly falling.
 
-    Used in lesson 01 (`learn.lr_find(); learn.plot_lr_find()`).
+    Used by `Learner.lr_find` (lessons 01 and 03: `learn.lr_find(); learn.plot_lr_find()`).
     """
     lrs: list
     losses: list

@@ -28,7 +28,7 @@ def accuracy(preds, targets):
     >>> accuracy(torch.tensor([[2., 1.], [0., 3.]]), torch.tensor([0, 0]))
     0.5
 
-    Used in lesson 01.
+    Used in lessons 01, 04 and 07.
     """
     return (preds.argmax(dim=-1) == targets).float().mean().item()
 
@@ -38,8 +38,6 @@ def error_rate(preds, targets):
 
     >>> error_rate(torch.tensor([[2., 1.], [0., 3.]]), torch.tensor([0, 0]))
     0.5
-
-    Used in lesson 01.
     """
     return 1 - accuracy(preds, targets)
 
@@ -59,7 +57,7 @@ def accuracy_multi(preds, targets, thresh=0.5):
     >>> accuracy_multi(torch.tensor([[0.9, 0.2]]), torch.tensor([[1., 1.]]))
     0.5
 
-    Used in lesson 02.
+    Used by `cnn_learner` as the default metric for multi-label data.
     """
     return ((preds > thresh) == targets.bool()).float().mean().item()
 
@@ -77,7 +75,7 @@ def fbeta_multi(preds, targets, beta=2.0, thresh=0.2, eps=1e-9):
     >>> fbeta_multi(torch.tensor([[0.9, 0.1]]), torch.tensor([[1., 0.]]))
     1.0
 
-    Used in lesson 02.
+    Used by `f2` (lesson 02).
     """
     predicted, actual = (preds > thresh).float(), targets.float()
     tp = (predicted * actual).sum(dim=1)
@@ -129,7 +127,8 @@ def default_loss(dls):
     BCEWithLogitsLoss for multi-label data, CrossEntropyLoss for data with classes;
     otherwise (numbers to predict) it asks for one.
 
-    Used by the Learner in lessons 01 and 02.
+    Used by the Learner when it is given no `loss_func`, as by `cnn_learner`
+    (lessons 01, 02 and 07).
     """
     if getattr(dls, 'multi_label', False):
         return nn.BCEWithLogitsLoss()

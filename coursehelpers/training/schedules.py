@@ -22,7 +22,7 @@ def constant(pos):
     >>> constant(0.7)
     1.0
 
-    Used by `Learner.fit` when no `cycle_len` is given (lesson 01).
+    Used by `Learner.fit` when no `cycle_len` is given.
     """
     return 1.0
 
@@ -39,7 +39,7 @@ def cos_anneal(pos, start=1.0, end=0.0):
     >>> cos_anneal(0.0), cos_anneal(0.5), round(cos_anneal(1.0), 12)
     (1.0, 0.5, 0.0)
 
-    Used in lesson 01 (SGDR) and by `one_cycle`.
+    Used by `Learner.fit` (lessons 01, 02 and 06: SGDR) and by `one_cycle`.
     """
     return end + (start - end) * (1 + math.cos(math.pi * pos)) / 2
 
@@ -61,7 +61,7 @@ def one_cycle(pos, pct_start=0.25, div=25.0, div_final=1e5):
     >>> round(one_cycle(0.0), 6), one_cycle(0.25), one_cycle(1.0)
     (0.04, 1.0, 1e-05)
 
-    Used in lessons 01 and 02 (`Learner.fit_one_cycle`, `Learner.fine_tune`).
+    Used by `Learner.fit_one_cycle` (lessons 03 to 06) and `Learner.fine_tune` (lesson 07).
     """
     if pos < pct_start:
         return cos_anneal(pos / pct_start, start=1 / div, end=1.0)
@@ -74,7 +74,7 @@ def exp_sweep(pos, start, end):
     >>> exp_sweep(0.5, 1e-6, 1.0)
     0.001
 
-    Used by `Learner.lr_find` (lesson 01).
+    Used by `Learner.lr_find` (lessons 01 and 03).
     """
     return start * (end / start) ** pos
 
@@ -85,7 +85,7 @@ def cycle_lengths(n_cycles, cycle_len=1, cycle_mult=1):
     >>> cycle_lengths(3, cycle_len=1, cycle_mult=2)
     [1, 2, 4]
 
-    Used in lesson 01 (3 cycles with `cycle_mult=2` last 1 + 2 + 4 = 7 epochs).
+    Used by `sgdr` (3 cycles with `cycle_mult=2` last 1 + 2 + 4 = 7 epochs).
     """
     given = {'n_cycles': n_cycles, 'cycle_len': cycle_len, 'cycle_mult': cycle_mult}
     for name, value in given.items():
@@ -111,7 +111,7 @@ def sgdr(n_cycles, cycle_len, cycle_mult, iters_per_epoch, shape=cos_anneal):
     >>> len(m), m[[0, 10, 30]].tolist()          # restarts after 1 and 3 epochs
     (70, [1.0, 1.0, 1.0])
 
-    Used in lesson 01 (`learn.fit(1e-2, 3, cycle_len=1, cycle_mult=2)`).
+    Used by `Learner.fit` (`learn.fit(1e-2, 3, cycle_len=1, cycle_mult=2)`).
     """
     mults = []
     for epochs in cycle_lengths(n_cycles, cycle_len, cycle_mult):

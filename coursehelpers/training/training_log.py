@@ -51,7 +51,7 @@ def plot_losses(history, batch_losses):
     Returns:
         the matplotlib axes.
 
-    Used in lessons 01 to 06 (`learn.plot_losses()`).
+    Used by `Learner.plot_losses` (lesson 05).
     """
     _, ax = plt.subplots(figsize=(6, 4))
     per_epoch = len(batch_losses) / max(len(history), 1)
@@ -70,7 +70,7 @@ def plot_metrics(history, names):
     Returns:
         the matplotlib figure.
 
-    Used in lessons 01 and 02 (`learn.plot_metrics()`).
+    Used by `Learner.plot_metrics`.
     """
     if not names:
         raise ValueError('This learner has no metrics to plot: create it with, for example, '
@@ -89,7 +89,7 @@ def plot_lr(lrs):
     Returns:
         the matplotlib axes.
 
-    Used in lesson 01 (SGDR restarts, `cycle_mult`).
+    Used by `Learner.plot_lr` (lessons 01 and 06: SGDR restarts, `cycle_mult`).
     """
     _, ax = plt.subplots(figsize=(6, 3))
     ax.plot(lrs)

@@ -34,7 +34,7 @@ def fold_batchnorm(module):
     >>> torch.allclose(fold_batchnorm(body)(x), body(x), atol=1e-5)
     True
 
-    Used by `CNN` (lessons 01, 02 and 07).
+    Used by `CNN`, which `cnn_learner` builds (lessons 01, 02 and 07).
     """
     folded = copy.deepcopy(module)
     _fold_children(folded)

@@ -32,7 +32,8 @@ class ImageDataset(Dataset):
     >>> x.shape, dls.classes[y]                     # doctest: +SKIP
     (torch.Size([3, 224, 224]), 'cats')
 
-    Used in lessons 01 and 02.
+    Used by `ImageDataLoaders.from_folder` (lessons 01 and 07) and
+    `ImageDataLoaders.from_csv` (lesson 02).
     """
 
     def __init__(self, paths, targets, classes, tfm, multi_label=False, pixels=None):
@@ -68,7 +69,7 @@ class ImageDataset(Dataset):
         """Every image decoded once, resized and centre-cropped as for validation: a uint8 tensor
         N x 3 x size x size (`decode_chips`), kept in `self.pixels` for the next call.
 
-        Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+        Used by `ImageDataLoaders.from_csv` (lesson 02, `in_memory=True`).
         """
         if self.pixels is None or self.pixels.shape[-1] != size:
             self.pixels = decode_chips(self.paths, size)
@@ -88,7 +89,7 @@ def parent_label(path):
     >>> parent_label('data/dogscats/train/dogs/dog.1.jpg')
     'dogs'
 
-    Used in lesson 01.
+    Used by `ImageDataLoaders.from_folder` (lessons 01 and 07).
     """
     return Path(path).parent.name
 
@@ -102,7 +103,7 @@ def folder_splitter(train='train', valid='valid'):
     >>> folder_splitter()(['p/train/cats/a.jpg', 'p/valid/cats/b.jpg'])
     ([0], [1])
 
-    Used in lesson 01.
+    Used by `ImageDataLoaders.from_folder` (lessons 01 and 07).
     """
     def split(items):
         where = [Path(p).parent.parent.name for p in items]
@@ -121,7 +122,7 @@ def random_splitter(valid_pct=0.2, seed=42):
     >>> random_splitter(0.5, seed=0)(list('abcd'))
     ([0, 2], [1, 3])
 
-    Used in lesson 02.
+    Used by `ImageDataLoaders.from_csv` (lesson 02).
     """
     def split(items):
         n_valid = round(len(items) * valid_pct)
@@ -136,7 +137,7 @@ def index_splitter(valid_idx):
     >>> index_splitter([1])(list('abc'))
     ([0, 2], [1])
 
-    Used in lessons 02 and 03.
+    Used by `ImageDataLoaders.from_csv` when it is given `valid_idx`.
     """
     def split(items):
         valid = sorted(set(int(i) for i in valid_idx))
@@ -172,7 +173,8 @@ class DataBlock:
     ...                   size=64)                       # doctest: +SKIP
     >>> dls = block.dataloaders(path, bs=32)             # doctest: +SKIP
 
-    Used in lessons 01, 02 and 07.
+    Used by `ImageDataLoaders.from_folder` (lessons 01 and 07) and
+    `ImageDataLoaders.from_csv` (lesson 02).
     """
 
     def __init__(self, get_items, get_label, splitter, get_x=None, size=224,

@@ -42,7 +42,7 @@ def open_image(path):
     >>> open_image('data/dogscats/train/cats/cat.1.jpg').mode      # doctest: +SKIP
     'RGB'
 
-    Used in lessons 01, 02 and 07.
+    Used in lesson 02 and by `ImageDataset`.
     """
     try:
         with Image.open(path) as img:
@@ -57,7 +57,7 @@ def open_image(path):
 def to_rgb(img):
     """Convert a PIL image of any mode to RGB, putting transparent pixels on white.
 
-    Used by `open_image` and by exported models for images given in memory (lesson 07).
+    Used by `open_image` and by `ImagePredictor.predict` for PIL images.
     """
     if img.mode == 'P' and 'transparency' in img.info:
         img = img.convert('RGBA')
@@ -71,7 +71,7 @@ def to_rgb(img):
 def thumbnail_png(source, size):
     """PNG bytes of an image (a path or a file object) shrunk to fit `size` x `size`, for widgets.
 
-    Used in lesson 07 (the cleaner and the classifier app).
+    Used by `ImageCleaner` and `ClassifierApp` (lesson 07).
     """
     img = open_image(source)
     img.thumbnail((size, size))
@@ -93,7 +93,7 @@ def verify_images(paths, decode=True):
     >>> bad = verify_images(get_image_files(path))                    # doctest: +SKIP
     >>> for p in bad: p.unlink()                                       # doctest: +SKIP
 
-    Used in lessons 01 and 07.
+    Used in lesson 07.
     """
     bad = []
     for p in paths:
@@ -114,7 +114,7 @@ def get_image_files(folder, recurse=True):
     >>> len(get_image_files('data/dogscats/train'))                     # doctest: +SKIP
     300
 
-    Used in lessons 01, 02 and 07.
+    Used in lesson 07.
     """
     folder = Path(folder)
     files = folder.rglob('*') if recurse else folder.iterdir()
@@ -201,7 +201,7 @@ def split_folder(src, dest, valid_pct=0.2, seed=42):
     >>> split_folder('my_photos', 'data/my_photos_split')            # doctest: +SKIP
     {'train': {'bears': 80, 'teddys': 76}, 'valid': {'bears': 20, 'teddys': 19}}
 
-    Used in lessons 01 and 07.
+    Used in lesson 01.
     """
     src, dest = Path(src), Path(dest)
     plan = _split_plan(src, valid_pct, seed)

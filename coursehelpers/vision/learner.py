@@ -103,7 +103,7 @@ def precomputed(learn):
 
     >>> precomputed(learn).fit(1e-2, 3)       # doctest: +SKIP
 
-    Used in lesson 01.
+    Used in lessons 01 and 02.
     """
     if _augments(learn.dls):
         warnings.warn('These loaders augment the training images, but precomputed activations are '

@@ -40,7 +40,8 @@ def batch_augment(x, size, augment):
     >>> batch_augment(torch.rand(4, 3, 64, 64), 64, Augmentation(dihedral=True)).shape
     torch.Size([4, 3, 64, 64])
 
-    Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+    Used by `ChipLoader`, which `ImageDataLoaders.from_csv` builds (lesson 02,
+    `in_memory=True`).
     """
     n, a = len(x), augment
     angle = torch.empty(n).uniform_(-a.max_rotate, a.max_rotate) * math.pi / 180
@@ -105,7 +106,7 @@ class ChipLoader:
         bs, shuffle, drop_last: as in a DataLoader.
         augment: the `Augmentation` to apply to each batch (`batch_augment`), or None.
 
-    Used by `ImageDataLoaders` built with `in_memory=True` (lesson 02).
+    Used by `ImageDataLoaders.from_csv` (lesson 02, `in_memory=True`).
     """
 
     def __init__(self, dataset, size, stats, bs, shuffle=False, drop_last=False, augment=None):

@@ -46,7 +46,7 @@ def model_stats(arch):
     >>> model_stats('efficientnet_lite0')
     ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
-    Used in lessons 01 and 02.
+    Used in lessons 01, 02 and 07.
     """
     return _spec(arch)[3]
 
@@ -67,7 +67,7 @@ def imagenet_model(arch, pretrained=True, download=True):
     >>> net(torch.zeros(1, 3, 224, 224)).shape
     torch.Size([1, 1000])
 
-    Used in lesson 01 (what an ImageNet model sees) and by `create_cnn`.
+    Used by `create_cnn`.
     """
     library = _spec(arch)[0]
     if library == 'timm':
@@ -153,7 +153,7 @@ def cnn_head(n_features, n_out, dropout=0.5, hidden=512):
     >>> cnn_head(512, 2)(torch.randn(4, 512, 7, 7)).shape
     torch.Size([4, 2])
 
-    Used by `create_cnn` (lessons 01 and 02).
+    Used by `create_cnn`, which `cnn_learner` calls (lessons 01, 02 and 07).
     """
     return nn.Sequential(
         AdaptiveConcatPool2d(), nn.Flatten(),                  # N x 2*n_features
@@ -215,7 +215,7 @@ def create_cnn(arch, n_out, pretrained=True, dropout=0.5, download=True):
     >>> [len(list(g.parameters())) > 0 for g in model.layer_groups()]
     [True, True, True]
 
-    Used in lessons 01 and 02.
+    Used by `cnn_learner` (lessons 01, 02 and 07).
     """
     library, n_features, split, stats = _spec(arch)
     full = imagenet_model(arch, pretrained=pretrained, download=download)

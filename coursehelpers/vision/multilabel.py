@@ -68,7 +68,7 @@ def predicted_tags(probs, classes, thresh):
     >>> predicted_tags(torch.tensor([[0.9, 0.1, 0.3]]), ['clear', 'haze', 'primary'], 0.2)
     ['clear primary']
 
-    Used in lesson 02.
+    Used by `write_submission` (lesson 02).
     """
     probs = torch.as_tensor(probs)
     if probs.ndim != 2 or probs.shape[1] != len(classes):

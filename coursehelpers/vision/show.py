@@ -15,7 +15,7 @@ def show_images(images, titles=None, ncols=3, size=3):
 
     >>> show_images([denormalize(x[0], *dls.stats)], ['cats'])      # doctest: +SKIP
 
-    Used in lessons 01 and 02.
+    Used in lesson 02 and by `show_batch`.
     """
     images = list(images)
     titles = list(titles) if titles is not None else [''] * len(images)

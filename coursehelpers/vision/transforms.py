@@ -86,7 +86,7 @@ def side_on_tfms(size, stats=IMAGENET_STATS, max_rotate=10, max_zoom=1.1, lighti
     >>> tfm(open_image(path)).shape            # doctest: +SKIP
     torch.Size([3, 224, 224])
 
-    Used in lesson 01.
+    Used in lessons 01 and 07.
     """
     return ImageTransform(size, stats, Augmentation(flip=True, max_rotate=float(max_rotate),
                                                     max_zoom=float(max_zoom),
@@ -121,7 +121,8 @@ def valid_tfms(size, stats=IMAGENET_STATS):
     >>> valid_tfms(224)(open_image(path)).shape        # doctest: +SKIP
     torch.Size([3, 224, 224])
 
-    Used in lessons 01 and 02.
+    Used by `ImageDataLoaders.from_folder` (lessons 01 and 07),
+    `ImageDataLoaders.from_csv` (lesson 02) and `load_learner` (lesson 07).
     """
     return ImageTransform(size, stats)
 
@@ -130,7 +131,7 @@ def valid_pixels(size):
     """The geometric part of `valid_tfms`: resize the shorter side, crop the centre, to a uint8
     tensor 3 x size x size (no normalisation). Images kept in memory are stored this way.
 
-    Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+    Used by `valid_tfms` and by `ImageDataLoaders.from_csv` (lesson 02, `in_memory=True`).
     """
     return v2.Compose([v2.Resize(size), v2.CenterCrop(size), v2.ToImage()])
 
@@ -185,7 +186,7 @@ class RandomDihedral:
     >>> RandomDihedral()(torch.zeros(3, 4, 4)).shape
     torch.Size([3, 4, 4])
 
-    Used in lesson 02.
+    Used by `top_down_tfms` (lesson 02).
     """
 
     def __call__(self, x):
@@ -207,7 +208,7 @@ def denormalize(x, mean, std):
     >>> img = denormalize(x[0], *model_stats('resnet34')).permute(1, 2, 0)   # doctest: +SKIP
     >>> plt.imshow(img)                                                       # doctest: +SKIP
 
-    Used in lessons 01 and 02.
+    Used in lesson 02 and by `show_batch`.
     """
     mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
     std = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(3, 1, 1)
