@@ -5,7 +5,7 @@ Full mode uses the complete data sets and the lesson's real sizes on a GPU.
 """
 import os
 
-__all__ = ['get_mode', 'per_mode', 'MODES']
+__all__ = ['get_mode', 'per_mode', 'MODES', 'max_batches', 'batches_to_run']
 
 MODES = ('quick', 'full')
 
@@ -43,3 +43,35 @@ def per_mode(quick, full):
     Used in every lesson.
     """
     return quick if get_mode() == 'quick' else full
+
+
+def max_batches():
+    """The batch cap `COURSE_MAX_BATCHES` (a whole number >= 1), or None when it is not set.
+
+    With a cap, every loop of the Learner (each training epoch, each validation pass,
+    predictions, TTA, the LR finder) and the precomputing of activations stops after that
+    many mini-batches: a rehearsal of a lesson's cells on full-size data in minutes, whose
+    numbers mean nothing.
+
+    >>> max_batches() is None or max_batches() >= 1
+    True
+
+    Used by the Learner.
+    """
+    text = os.environ.get('COURSE_MAX_BATCHES', '').strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f'COURSE_MAX_BATCHES={text!r} is not a number of batches: set it to a '
+                         'whole number of at least 1, or unset it to run every batch.')
+    return int(text)
+
+
+def batches_to_run(n):
+    """How many of a loop's `n` mini-batches run: all of them, or `max_batches()` if fewer.
+
+    >>> batches_to_run(7) in range(1, 8)
+    True
+    """
+    cap = max_batches()
+    return n if cap is None else min(n, cap)

@@ -16,6 +16,7 @@ with its vocabulary, from the first model to the second.
 
 Used in lesson 04.
 """
+import itertools
 import json
 import math
 import warnings
@@ -27,6 +28,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..env.device import autocast
+from ..env.modes import batches_to_run
 from ..training.checkpoint import check_same_architecture
 from .data import BOS, PAD, UNK, detokenize, tokenize
 
@@ -337,7 +339,7 @@ def lm_perplexity(model, dl):
     model.reset()
     total, count = 0.0, 0
     with torch.no_grad():
-        for x, y in dl:
+        for x, y in itertools.islice(dl, batches_to_run(len(dl))):      # COURSE_MAX_BATCHES
             with autocast(device):
                 out = model(x.to(device))
             total += F.cross_entropy(out.float().flatten(0, 1), y.to(device).flatten(),

@@ -11,6 +11,7 @@ epoch train_loss valid_loss   accuracy   time
 ...
 """
 import functools
+import itertools
 import math
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..env.device import autocast, default_device, grad_scaler
+from ..env.modes import batches_to_run, max_batches
 from . import training_log
 from .callbacks import CancelFit, explain_oom, run_event
 from .checkpoint import load_checkpoint, restore, save_checkpoint, snapshot
@@ -93,18 +95,19 @@ class Learner:
         Used in lessons 01, 02 and 06.
         """
         dl, lrs = self._train_loader(), self.group_lrs(lr)
+        n = batches_to_run(len(dl))                # every batch, or COURSE_MAX_BATCHES
         shape = shape or (cos_anneal if cycle_len else constant)
-        mults = sgdr(n_cycles, cycle_len or 1, cycle_mult, len(dl), shape)  # one per mini-batch
+        mults = sgdr(n_cycles, cycle_len or 1, cycle_mult, n, shape)  # one per mini-batch
         try:
             self._start_fit(cbs)                   # empties the history, fires before_fit
             with explain_oom(dl):
-                for epoch in range(len(mults) // len(dl)):
+                for epoch in range(len(mults) // n):
                     self.epoch, start, losses = epoch, time.perf_counter(), []
                     self.model.train()
                     frozen_batchnorm_eval(self.layer_groups, self.group_params)  # keep BN stats
                     self._event('before_epoch')
-                    for i, batch in enumerate(self._batches(dl, losses)):
-                        self._set_lrs(lrs * mults[epoch * len(dl) + i])
+                    for i, batch in enumerate(self._batches(dl, losses, total=n)):
+                        self._set_lrs(lrs * mults[epoch * n + i])
                         losses.append(self.one_batch(batch))
                     valid_loss, preds, targets = self.validate(keep_preds=bool(self.metrics))
                     seconds = time.perf_counter() - start
@@ -378,6 +381,11 @@ class Learner:
         return dl
 
     def _start_fit(self, cbs):
+        cap, n_train = max_batches(), len(self.dls.loader('train'))
+        if cap is not None:
+            print(f'COURSE_MAX_BATCHES={cap}: each epoch trains on {min(cap, n_train)} of its '
+                  f'{n_train} batches and validates on at most {cap} (a rehearsal: the numbers '
+                  'mean nothing).')
         self.active_cbs = self.cbs + list(cbs)
         self.history, self._rows, self.lrs, self.batch_losses = pd.DataFrame(), [], [], []
         self._event('before_fit')
@@ -389,8 +397,13 @@ class Learner:
         self.lrs.append(float(lrs[-1]))
 
     def _batches(self, dl, losses=None, total=None):
-        """Iterate `dl` under a progress bar that shows the last loss every 50 batches."""
-        bar = tqdm(dl, total=total, leave=False, disable=not self.progress)
+        """Iterate `total` (default all) batches of `dl`, at most `COURSE_MAX_BATCHES`, under a
+        progress bar that shows the last loss every 50 batches."""
+        if total is None and hasattr(dl, '__len__'):
+            total = len(dl)
+        n = max_batches() if total is None else batches_to_run(total)
+        bar = tqdm(dl if n is None else itertools.islice(dl, n), total=n, leave=False,
+                   disable=not self.progress)
         for i, batch in enumerate(bar):
             if losses and self.progress and i % 50 == 0:
                 bar.set_postfix(loss=f'{losses[-1].item():.4f}', refresh=False)

@@ -6,12 +6,14 @@ returns a Learner that trains only the head on them: head-only epochs become
 almost free. The head is shared, so `learn` has it trained afterwards.
 """
 import hashlib
+import itertools
 import os
 import warnings
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..env.modes import batches_to_run, max_batches
 from ..env.paths import data_root
 from ..training.learner import Learner
 from ..training.loaders import DataLoaders
@@ -52,7 +54,8 @@ def _fingerprint(learn):
             h.update(f'{p}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
         h.update(repr(ds.targets.tolist()).encode())
     h.update(repr(dls.valid_ds.tfm).encode())
-    h.update(learn.model.arch.encode())
+    cap = max_batches()                         # capped activations are cached apart
+    h.update((learn.model.arch + ('' if cap is None else f'|max_batches={cap}')).encode())
     for t in learn.model.body.state_dict().values():
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:20]
@@ -63,12 +66,13 @@ def activations(learn, dataset):
     """The head's input for every item of `dataset`: body output, pooled and flattened.
 
     The images go through the validation transform (no augmentation). Returns
-    an N x F float tensor on the CPU.
+    an N x F float tensor on the CPU (under `COURSE_MAX_BATCHES`, the first batches only).
     """
     model, pool = learn.model.eval(), learn.model.head[:2]      # concat pooling + flatten
     loader = DataLoader(dataset.with_tfm(learn.dls.valid_ds.tfm), batch_size=learn.dls.batch_size,
                         num_workers=learn.dls.num_workers)
-    out = [pool(model.features(x.to(learn.device))).float().cpu() for x, _ in loader]
+    batches = itertools.islice(loader, batches_to_run(len(loader)))      # COURSE_MAX_BATCHES
+    out = [pool(model.features(x.to(learn.device))).float().cpu() for x, _ in batches]
     return torch.cat(out)
 
 
@@ -82,8 +86,8 @@ def _cached(learn):
         _MEMORY[key] = torch.load(file, weights_only=True)
         return _MEMORY[key], str(file)
     dls = learn.dls
-    feats = (activations(learn, dls.train_ds), dls.train_ds.targets,
-             activations(learn, dls.valid_ds), dls.valid_ds.targets)
+    xt, xv = activations(learn, dls.train_ds), activations(learn, dls.valid_ds)
+    feats = (xt, dls.train_ds.targets[:len(xt)], xv, dls.valid_ds.targets[:len(xv)])
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix('.tmp')
     torch.save(feats, tmp)
