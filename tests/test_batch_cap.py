@@ -1,4 +1,6 @@
-"""COURSE_MAX_BATCHES: every loop it names stops after that many batches (one test per loop)."""
+"""COURSE_MAX_BATCHES: every loop it names stops after that many batches (one test per loop);
+COURSE_LOOP_TIMES: every loop is timed, and the projection's arithmetic."""
+import json
 import shutil
 
 import pytest
@@ -10,6 +12,7 @@ from coursehelpers.env.modes import batches_to_run, max_batches
 from coursehelpers.text.models import lm_perplexity
 from coursehelpers.training.learner import Learner
 from coursehelpers.training.loaders import BPTTLoader, DataLoaders
+from coursehelpers.training.loop_timing import project_loop, project_loops
 from coursehelpers.vision import ImageDataLoaders, model_stats
 from coursehelpers.vision.learner import _MEMORY, cnn_learner, precomputed
 
@@ -132,3 +135,36 @@ def test_precompute_stops_and_keeps_targets_in_step(cap, tmp_path, shared_data, 
     x, y = head.dls.train.dataset.tensors
     assert len(x) == len(y) == cap * 2                                # 3 of 8 batches of 2
     assert len(head.dls.valid.dataset) == cap * 2
+
+
+def test_a_fit_with_a_known_schedule_logs_every_loop_with_its_full_length(cap, tmp_path,
+                                                                          monkeypatch):
+    log = tmp_path / 'loops.jsonl'
+    monkeypatch.setenv('COURSE_LOOP_TIMES', str(log))
+    learn = tiny_learner()                                   # 10 train and 6 valid batches
+    learn.fit(0.1, 1, cycle_len=2)                           # one cycle of two epochs
+    learn.lr_find(num_it=50, stop_div=False)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r['kind'], r['ran'], r['total']) for r in records] == \
+        [('train', 3, 10), ('valid', 3, 6)] * 2 + [('lr_find', 3, 50)]
+    assert all(0 < r['first_s'] <= r['all_s'] for r in records)
+    assert [r['scales_with_data'] for r in records] == [True] * 4 + [False]
+    summary = project_loops(records)
+    assert summary['loops'] == 5
+    assert summary['projected_s'] == pytest.approx(
+        sum(project_loop(r)['projected_s'] for r in records), abs=1e-3)
+
+
+def test_the_projection_counts_start_up_once_and_steady_batches_for_the_whole_loop():
+    loop = {'kind': 'train', 'ran': 3, 'total': 10, 'first_s': 1.5, 'all_s': 2.5,
+            'scales_with_data': True}
+    assert project_loop(loop) == {'startup_s': 1.0, 'steady_s_per_batch': 0.5, 'batches': 10,
+                                  'projected_s': 6.0}                 # 1.0 + 10 x 0.5
+    assert project_loop(loop, data_scale=0.5)['projected_s'] == 11.0  # 20 batches at full size
+    finder = {**loop, 'kind': 'lr_find', 'scales_with_data': False}
+    assert project_loop(finder, data_scale=0.5)['batches'] == 10      # 100 steps stay 100
+    one = {'kind': 'valid', 'ran': 1, 'total': 4, 'first_s': 2.0, 'all_s': 2.0}
+    assert project_loop(one)['projected_s'] == 8.0                    # no steady time seen
+    both = project_loops([loop, finder])
+    assert both == {'loops': 2, 'measured_s': 5.0, 'projected_s': 12.0, 'startup_s': 2.0,
+                    'train_s_per_batch': 0.5}

@@ -16,7 +16,6 @@ with its vocabulary, from the first model to the second.
 
 Used in lesson 04.
 """
-import itertools
 import json
 import math
 import warnings
@@ -28,8 +27,8 @@ from torch import nn
 from torch.func import functional_call
 
 from ..env.device import autocast
-from ..env.modes import batches_to_run
 from ..training.checkpoint import check_same_architecture
+from ..training.loop_timing import loop_batches
 from .data import BOS, PAD, UNK, detokenize, tokenize
 
 __all__ = ['LockedDropout', 'embedding_dropout', 'WeightDropLSTM', 'AWDLSTM', 'LanguageModel',
@@ -339,7 +338,7 @@ def lm_perplexity(model, dl):
     model.reset()
     total, count = 0.0, 0
     with torch.no_grad():
-        for x, y in itertools.islice(dl, batches_to_run(len(dl))):      # COURSE_MAX_BATCHES
+        for x, y in loop_batches(dl, 'valid'):                        # COURSE_MAX_BATCHES
             with autocast(device):
                 out = model(x.to(device))
             total += F.cross_entropy(out.float().flatten(0, 1), y.to(device).flatten(),

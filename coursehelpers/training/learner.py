@@ -11,7 +11,6 @@ epoch train_loss valid_loss   accuracy   time
 ...
 """
 import functools
-import itertools
 import math
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from .checkpoint import load_checkpoint, restore, save_checkpoint, snapshot
 from .layer_groups import (find_layer_groups, freeze_groups, frozen_batchnorm_eval, group_lrs,
                            group_parameters)
 from .loaders import DataLoaders, check_batch_dim, in_order
+from .loop_timing import loop_batches
 from .lr_finder import LRFindResult, SmoothedLoss, repeat_batches
 from .metrics import activation_for, default_loss, metric_name, to_probs
 from .schedules import constant, cos_anneal, exp_sweep, one_cycle, sgdr
@@ -106,7 +106,7 @@ class Learner:
                     self.model.train()
                     frozen_batchnorm_eval(self.layer_groups, self.group_params)  # keep BN stats
                     self._event('before_epoch')
-                    for i, batch in enumerate(self._batches(dl, losses, total=n)):
+                    for i, batch in enumerate(self._batches(dl, 'train', losses)):
                         self._set_lrs(lrs * mults[epoch * n + i])
                         losses.append(self.one_batch(batch))
                     valid_loss, preds, targets = self.validate(keep_preds=bool(self.metrics))
@@ -140,7 +140,7 @@ class Learner:
         self._event('after_batch')
         return self.loss.detach()
 
-    def validate(self, dl=None, with_loss=True, keep_preds=True):
+    def validate(self, dl=None, with_loss=True, keep_preds=True, kind='valid'):
         """Run the model over `dl` (default: the validation set) in eval mode, without gradients.
 
         Returns:
@@ -153,7 +153,7 @@ class Learner:
         self._event('before_validate')
         losses, sizes, preds, targets = [], [], [], []
         with torch.no_grad():
-            for batch in self._batches(dl):
+            for batch in self._batches(dl, kind):
                 *xb, yb = [t.to(self.device, non_blocking=True) for t in batch]
                 with autocast(self.device):
                     out = self.model(*xb)
@@ -233,7 +233,7 @@ class Learner:
         frozen_batchnorm_eval(self.layer_groups, self.group_params)
         try:
             with explain_oom(dl):
-                batches = self._batches(repeat_batches(dl, num_it), total=num_it)
+                batches = self._batches(repeat_batches(dl, num_it), 'lr_find', total=num_it)
                 for i, batch in enumerate(batches):
                     lrs.append(exp_sweep(i / max(num_it - 1, 1), start_lr, end_lr))
                     for group in self.opt.param_groups:
@@ -285,7 +285,8 @@ class Learner:
 
         Used in lessons 01 to 04 and 07.
         """
-        _, preds, targets = self.validate(in_order(self.dls.loader(ds)), with_loss=False)
+        _, preds, targets = self.validate(in_order(self.dls.loader(ds)), with_loss=False,
+                                          kind='predict')
         return preds.cpu(), targets.cpu()
 
     def predict(self, x):
@@ -321,7 +322,8 @@ class Learner:
         preds, targets = self.get_preds(ds)
         total = to_probs(preds, self.pred_activation)
         for _ in range(n):
-            _, aug, _ = self.validate(in_order(self.dls.augmented(ds)), with_loss=False)
+            _, aug, _ = self.validate(in_order(self.dls.augmented(ds)), with_loss=False,
+                                      kind='tta')
             total = total + to_probs(aug.cpu(), self.pred_activation)
         return total / (n + 1), targets
 
@@ -396,14 +398,15 @@ class Learner:
             group['lr'] = float(lr)
         self.lrs.append(float(lrs[-1]))
 
-    def _batches(self, dl, losses=None, total=None):
-        """Iterate `total` (default all) batches of `dl`, at most `COURSE_MAX_BATCHES`, under a
-        progress bar that shows the last loss every 50 batches."""
+    def _batches(self, dl, kind, losses=None, total=None):
+        """Iterate `total` (default all) batches of `dl`, at most `COURSE_MAX_BATCHES`, timed as
+        a loop of `kind` (see `loop_timing`), under a progress bar that shows the last loss
+        every 50 batches."""
         if total is None and hasattr(dl, '__len__'):
             total = len(dl)
         n = max_batches() if total is None else batches_to_run(total)
-        bar = tqdm(dl if n is None else itertools.islice(dl, n), total=n, leave=False,
-                   disable=not self.progress)
+        batches = loop_batches(dl, kind, total, scales_with_data=kind != 'lr_find')
+        bar = tqdm(batches, total=n, leave=False, disable=not self.progress)
         for i, batch in enumerate(bar):
             if losses and self.progress and i % 50 == 0:
                 bar.set_postfix(loss=f'{losses[-1].item():.4f}', refresh=False)

@@ -6,17 +6,17 @@ returns a Learner that trains only the head on them: head-only epochs become
 almost free. The head is shared, so `learn` has it trained afterwards.
 """
 import hashlib
-import itertools
 import os
 import warnings
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..env.modes import batches_to_run, max_batches
+from ..env.modes import max_batches
 from ..env.paths import data_root
 from ..training.learner import Learner
 from ..training.loaders import DataLoaders
+from ..training.loop_timing import loop_batches
 from ..training.metrics import accuracy, accuracy_multi
 from .models import create_cnn
 from .transforms import ImageTransform
@@ -71,8 +71,8 @@ def activations(learn, dataset):
     model, pool = learn.model.eval(), learn.model.head[:2]      # concat pooling + flatten
     loader = DataLoader(dataset.with_tfm(learn.dls.valid_ds.tfm), batch_size=learn.dls.batch_size,
                         num_workers=learn.dls.num_workers)
-    batches = itertools.islice(loader, batches_to_run(len(loader)))      # COURSE_MAX_BATCHES
-    out = [pool(model.features(x.to(learn.device))).float().cpu() for x, _ in batches]
+    out = [pool(model.features(x.to(learn.device))).float().cpu()
+           for x, _ in loop_batches(loader, 'precompute')]            # COURSE_MAX_BATCHES
     return torch.cat(out)
 
 

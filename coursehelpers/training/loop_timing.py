@@ -1,0 +1,103 @@
+"""Every batch loop of the course in one place: capped by `COURSE_MAX_BATCHES`, and timed for
+the projection of a lesson's full-mode time.
+
+`loop_batches(dl, kind)` yields the batches a loop runs: all of them, or the first
+`max_batches()`. When `COURSE_LOOP_TIMES` names a file (the lesson runner's `lessons project`
+sets it), each loop also appends one JSON line there: how many batches it ran, how many the
+whole loop has, the seconds of its first batch (start-up: data loader workers, kernel
+selection, allocation) and of all of them. `project_loops` turns those lines into the time the
+uncapped loops would take: start-up once, then the steady seconds per batch times every batch.
+"""
+import itertools
+import json
+import os
+import statistics
+import time
+
+import torch
+
+from ..env.modes import batches_to_run, max_batches
+
+__all__ = ['loop_batches', 'project_loop', 'project_loops']
+
+
+def loop_batches(dl, kind, total=None, scales_with_data=True):
+    """Yield the batches of `dl` a loop runs (at most `COURSE_MAX_BATCHES`), timing them.
+
+    Args:
+        dl: the loader (anything iterable; `len(dl)` is its length unless `total` is given).
+        kind: what the loop is, for the projection: 'train', 'valid', 'lr_find', ...
+        total: the loop's length when it is not `len(dl)` (the LR finder's `num_it`).
+        scales_with_data: whether a bigger data set makes the loop longer (the LR finder's
+            100 steps do not).
+
+    >>> [b for b in loop_batches([1, 2, 3], 'valid')]        # without COURSE_MAX_BATCHES
+    [1, 2, 3]
+
+    Used by the Learner, `activations` and `lm_perplexity`.
+    """
+    if total is None and hasattr(dl, '__len__'):
+        total = len(dl)
+    n = max_batches() if total is None else batches_to_run(total)
+    log = os.environ.get('COURSE_LOOP_TIMES')
+    start, first, ran = time.perf_counter(), None, 0
+    try:
+        for batch in (dl if n is None else itertools.islice(dl, n)):
+            yield batch
+            ran += 1
+            if log and ran == 1:
+                first = _synced_seconds(start)
+    finally:
+        if log and ran:
+            record = {'lesson': os.environ.get('COURSE_LESSON', 'interactive'), 'kind': kind,
+                      'ran': ran, 'total': total, 'scales_with_data': scales_with_data,
+                      'first_s': first, 'all_s': _synced_seconds(start),
+                      'batch_size': getattr(dl, 'batch_size', None)}
+            with open(log, 'a') as f:
+                f.write(json.dumps(record) + '\n')
+
+
+def _synced_seconds(start):
+    """Seconds since `start`, after waiting for the GPU to finish what it was given."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def project_loop(rec, data_scale=1.0):
+    """The projected seconds of one timed loop run in full: start-up, then steady batches.
+
+    The steady seconds per batch are those after the first batch; the first batch's extra
+    is start-up, paid once. A loop whose length grows with the data is scaled up from a
+    stand-in of scale `data_scale` to the real data's size.
+
+    >>> project_loop({'ran': 3, 'total': 10, 'first_s': 1.5, 'all_s': 2.5,
+    ...               'scales_with_data': True})
+    {'startup_s': 1.0, 'steady_s_per_batch': 0.5, 'batches': 10, 'projected_s': 6.0}
+    """
+    steady = (rec['all_s'] - rec['first_s']) / (rec['ran'] - 1) if rec['ran'] > 1 else rec['all_s']
+    batches = rec['total'] if rec['total'] is not None else rec['ran']
+    if rec.get('scales_with_data', True) and data_scale < 1:
+        batches = round(batches / data_scale)
+    startup = max(rec['first_s'] - steady, 0.0)
+    return {'startup_s': round(startup, 4), 'steady_s_per_batch': round(steady, 4),
+            'batches': batches, 'projected_s': round(startup + steady * batches, 4)}
+
+
+def project_loops(records, data_scale=1.0):
+    """Sum `project_loop` over the timed loops of one lesson.
+
+    Returns:
+        a dict: measured seconds in the loops, projected seconds, start-up seconds, the
+        median steady seconds per batch of the training loops, and the loops counted.
+
+    >>> project_loops([{'ran': 2, 'total': 4, 'first_s': 3.0, 'all_s': 4.0, 'kind': 'train'}])
+    {'loops': 1, 'measured_s': 4.0, 'projected_s': 6.0, 'startup_s': 2.0, 'train_s_per_batch': 1.0}
+    """
+    projected = [project_loop(r, data_scale) for r in records]
+    train = [p['steady_s_per_batch'] for p, r in zip(projected, records) if r['kind'] == 'train']
+    return {'loops': len(records),
+            'measured_s': round(sum(r['all_s'] for r in records), 3),
+            'projected_s': round(sum(p['projected_s'] for p in projected), 3),
+            'startup_s': round(sum(p['startup_s'] for p in projected), 3),
+            'train_s_per_batch': round(statistics.median(train), 4) if train else None}
