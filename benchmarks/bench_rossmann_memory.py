@@ -7,6 +7,8 @@ without rows from 2014-07-01 to 2014-12-31, and store 988 without 2013-01-01), s
 1,017,209 rows. Sales and customers are drawn around each store's level in the sample; opening,
 promotions, state and school holidays follow calendars like the real ones. Every other table
 (stores, states, trends, weather, the 41,088-row test table) is the real one from the sample.
+The generator is `coursehelpers.datasets.standin_text_tables.make_rossmann` (`synthetic_train`
+there), the one that builds full mode's Rossmann stand-in.
 
 It then runs lesson 03's own code cells, in full mode, in a fresh process: from the first cell
 up to the one that builds the data loaders and the model (everything before `lr_find`): reading
@@ -33,93 +35,24 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from coursehelpers import get_data
+from coursehelpers.datasets.standin_text_tables import ROSSMANN_ROWS as FULL_ROWS
+from coursehelpers.datasets.standin_text_tables import make_rossmann
 from coursehelpers.runner.inprocess import cell_sources
 
 from common import load_average, save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / 'nbs' / '03_rossmann.ipynb'
-FULL_ROWS = 1_017_209
 TARGET_GIB = 24
 STOP_AT = 'lr_find'          # the first cell not run: training starts there
-
-# Calendars close to Germany's in 2013-2015: nationwide public holidays ('a'), Easter ('b'),
-# Christmas ('c').
-PUBLIC = ['01-01', '05-01', '10-03']
-EASTER = ['2013-03-29', '2013-04-01', '2014-04-18', '2014-04-21', '2015-04-03', '2015-04-06']
-CHRISTMAS = ['12-25', '12-26']
-
-
-def synthetic_train(sample_dir, seed=0):
-    """A DataFrame shaped like Kaggle's full train.csv, levels taken from the sample."""
-    rng = np.random.default_rng(seed)
-    sample = pd.read_csv(sample_dir / 'train.csv', low_memory=False)
-    states = pd.read_csv(sample_dir / 'store_states.csv').set_index('Store')['State']
-    stores = np.arange(1, 1116)
-    dates = pd.date_range('2013-01-01', '2015-07-31')
-    store = np.tile(stores, len(dates))
-    date = np.repeat(dates.values, len(stores))
-    keep = np.ones(len(store), bool)
-    gap_stores = rng.choice(stores, 180, replace=False)
-    in_gap = (date >= np.datetime64('2014-07-01')) & (date <= np.datetime64('2014-12-31'))
-    keep &= ~(in_gap & np.isin(store, gap_stores))
-    keep &= ~((store == 988) & (date == np.datetime64('2013-01-01')))
-    store, date = store[keep], pd.DatetimeIndex(date[keep])
-    n = len(store)
-
-    dow = date.day_of_week.to_numpy() + 1
-    md = date.strftime('%m-%d')
-    holiday = np.full(n, '0', dtype=object)
-    holiday[np.isin(md, PUBLIC)] = 'a'
-    holiday[date.isin(pd.to_datetime(EASTER))] = 'b'
-    holiday[np.isin(md, CHRISTMAS)] = 'c'
-
-    opened = sample[sample.Open == 1]
-    sunday_open = set(opened.loc[opened.DayOfWeek == 7, 'Store'])
-    is_open = (dow != 7) | np.isin(store, list(sunday_open))
-    is_open &= holiday == '0'
-    is_open &= rng.random(n) > 0.005                     # refits, strikes, stock-taking
-    promo = ((date - pd.Timestamp('2013-01-07')).days.to_numpy() // 7 % 2 == 0) & (dow <= 5)
-
-    # School holidays: summer (six weeks, starting a week later for each state in turn),
-    # Christmas and Easter fortnights.
-    state_no = pd.Series(pd.factorize(states)[0], index=states.index).reindex(store).to_numpy()
-    doy = date.day_of_year.to_numpy()
-    summer_start = 176 + 7 * (state_no % 8)
-    school = (doy >= summer_start) & (doy < summer_start + 42)
-    school |= (doy >= 356) | (doy <= 6)
-    school |= (md >= '03-25') & (md <= '04-08')
-
-    level = opened.groupby('Store').Sales.mean().reindex(stores).fillna(opened.Sales.median())
-    per_customer = (opened.groupby('Store').Sales.sum() / opened.groupby('Store').Customers.sum())
-    per_customer = per_customer.reindex(stores).fillna(opened.Sales.sum() / opened.Customers.sum())
-    sales = (level.reindex(store).to_numpy() * np.where(promo, 1.2, 1.0)
-             * np.where(dow == 1, 1.1, 1.0) * rng.lognormal(0, 0.15, n))
-    customers = sales / per_customer.reindex(store).to_numpy() * rng.lognormal(0, 0.05, n)
-    df = pd.DataFrame({
-        'Store': store, 'DayOfWeek': dow, 'Date': date.strftime('%Y-%m-%d'),
-        'Sales': np.where(is_open, sales.round(), 0).astype(np.int64),
-        'Customers': np.where(is_open, customers.round(), 0).astype(np.int64),
-        'Open': is_open.astype(np.int64), 'Promo': promo.astype(np.int64),
-        'StateHoliday': holiday, 'SchoolHoliday': school.astype(np.int64)})
-    # Kaggle's file runs from the newest day to the oldest, stores ascending within a day.
-    return df.sort_values(['Date', 'Store'], ascending=[False, True], ignore_index=True)
-
 
 def make_data_root(root, sample_dir):
     """Lay out `root/full/rossmann` (the full variant's folder) with the synthetic train.csv."""
     dest = root / 'full' / 'rossmann'
     dest.mkdir(parents=True, exist_ok=True)
-    for f in sample_dir.glob('*.csv'):
-        if f.name != 'train.csv':
-            shutil.copyfile(f, dest / f.name)
-    train = synthetic_train(sample_dir)
-    assert len(train) == FULL_ROWS, len(train)
-    train.to_csv(dest / 'train.csv', index=False)
+    rows = make_rossmann(sample_dir, dest)['train.csv']
+    assert rows == FULL_ROWS, rows
     return dest
 
 

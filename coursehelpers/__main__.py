@@ -1,20 +1,28 @@
-"""Command line: `python -m coursehelpers info | data list | data fetch NAME | lessons run`."""
+"""Command line: `python -m coursehelpers info | data list | data fetch NAME | data standin NAME |
+weights fetch | lessons run | lessons project`."""
 import argparse
+import os
 import sys
 
 from .datasets.download import DataError
 from .datasets.registry import DATASETS, get_data, list_data
+from .datasets.standins import STANDIN_MAKERS, make_standin, standin_names
 from .env.banner import banner
+from .env.modes import MODES
 from .runner.lessons import run_lessons
+from .runner.projection import project_lessons
+from .vision.models import FULL_MODE_ARCHS, WeightsError, fetch_weights
 
 
 def _data_list(args):
     rows = list_data()
-    print(f"{'name':<17}{'variant':<20}{'present':<9}{'size MB':>8}  folder / how it is made")
+    print(f"{'name':<17}{'variant':<30}{'present':<9}{'size MB':>8}  folder / how it is made")
     for r in rows:
         size = '' if r['size_mb'] is None else f"{r['size_mb']:.1f}"
-        print(f"{r['name']:<17}{r['variant']:<20}{'yes' if r['present'] else 'no':<9}{size:>8}  "
-              f"{r['folder']}\n{'':<54}{r['how']}\n{'':<54}{r['source']}")
+        how = ('stand-in data, the metrics mean nothing (python -m coursehelpers data standin)'
+               if r['standin'] else r['how'])
+        print(f"{r['name']:<17}{r['variant']:<30}{'yes' if r['present'] else 'no':<9}{size:>8}  "
+              f"{r['folder']}\n{'':<64}{how}\n{'':<64}{r['source']}")
 
 
 def _data_fetch(args):
@@ -24,7 +32,22 @@ def _data_fetch(args):
         get_data(name, variant)
 
 
+def _data_standin(args):
+    for name in standin_names(args.names):
+        make_standin(name, scale=args.scale, seed=args.seed, workers=args.workers)
+
+
+def _weights_fetch(args):
+    fetch_weights(args.archs or FULL_MODE_ARCHS)
+
+
 def _lessons_run(args):
+    if args.mode:
+        os.environ['COURSE_MODE'] = args.mode                   # the lessons' processes inherit it
+    if args.max_batches:
+        os.environ['COURSE_MAX_BATCHES'] = str(args.max_batches)
+    if args.max_epochs:
+        os.environ['COURSE_MAX_EPOCHS'] = str(args.max_epochs)
     _, failed = run_lessons(args.names, args.out, args.timeout, in_process=args.in_process)
     if failed:
         print(f'{len(failed)} lesson(s) failed: {", ".join(failed)}', file=sys.stderr)
@@ -32,18 +55,31 @@ def _lessons_run(args):
     return 0
 
 
-def main(argv=None):
-    """Entry point of `python -m coursehelpers` and the `coursehelpers` command."""
-    p = argparse.ArgumentParser(prog='python -m coursehelpers', description=__doc__)
-    sub = p.add_subparsers(dest='cmd', required=True)
-    sub.add_parser('info', help='print the banner: mode, device, data root, versions')
-    data = sub.add_parser('data', help='list or fetch data sets').add_subparsers(dest='action', required=True)
-    data.add_parser('list', help='every data set and variant, and whether it is present')
-    fetch = data.add_parser('fetch', help='fetch data sets into the data root')
+def _lessons_project(args):
+    _, failed = project_lessons(args.names, args.out, args.scale, args.max_batches, args.timeout,
+                                in_process=args.in_process)
+    return 1 if failed else 0
+
+
+def _data_parser(sub):
+    data = sub.add_parser('data', help='list, fetch or stand in for data sets')
+    actions = data.add_subparsers(dest='action', required=True)
+    actions.add_parser('list', help='every data set and variant, and whether it is present')
+    fetch = actions.add_parser('fetch', help='fetch data sets into the data root')
     fetch.add_argument('names', nargs='+', help=f"data set names ({', '.join(DATASETS)}) or 'all'")
     group = fetch.add_mutually_exclusive_group()
     group.add_argument('--full', action='store_true', help='the complete data (default in full mode)')
     group.add_argument('--sample', action='store_true', help='the quick-mode sample')
+    standin = actions.add_parser('standin', help='generate full-size stand-in data from the samples '
+                                 '(to rehearse full mode; the metrics mean nothing)')
+    standin.add_argument('names', nargs='+', help=f"{', '.join(STANDIN_MAKERS)} or 'all'")
+    standin.add_argument('--scale', type=float, default=1.0,
+                         help='fraction of the real counts (default 1: the real counts)')
+    standin.add_argument('--seed', type=int, default=0, help='the same seed gives the same files')
+    standin.add_argument('--workers', type=int, default=None, help='processes (default: every core)')
+
+
+def _lessons_parser(sub):
     lessons = sub.add_parser('lessons', help='run lessons headless').add_subparsers(dest='action', required=True)
     run = lessons.add_parser('run', help='execute notebooks and collect their results')
     run.add_argument('names', nargs='*', help="lessons to run, e.g. 00 01_dogs_cats (default: all)")
@@ -51,18 +87,45 @@ def main(argv=None):
     run.add_argument('--timeout', type=int, default=1800, help='seconds allowed per cell (per lesson in-process)')
     run.add_argument('--in-process', action='store_true',
                      help='run code cells in a plain Python process (no Jupyter needed)')
+    run.add_argument('--mode', choices=MODES, help='quick or full (default: COURSE_MODE, else by the hardware)')
+    run.add_argument('--max-batches', type=int, help='stop every loop after this many batches '
+                     '(COURSE_MAX_BATCHES: a rehearsal, the metrics mean nothing)')
+    run.add_argument('--max-epochs', type=int, help='stop every fit after this many epochs '
+                     '(COURSE_MAX_EPOCHS: a rehearsal on a CPU)')
+    project = lessons.add_parser('project', help='project the full-mode time of lessons on this '
+                                 'machine (full mode on stand-ins, every loop capped and timed)')
+    project.add_argument('names', nargs='*', help='lessons (default: all)')
+    project.add_argument('--scale', type=float, default=0.02,
+                         help='scale of the stand-ins made when missing (default 0.02)')
+    project.add_argument('--max-batches', type=int, default=5, help='batches timed per loop')
+    project.add_argument('--out', default='runs/projection', help='folder for the results')
+    project.add_argument('--timeout', type=int, default=1800, help='seconds allowed per cell')
+    project.add_argument('--in-process', action='store_true', help='no Jupyter: plain processes')
+
+
+def main(argv=None):
+    """Entry point of `python -m coursehelpers` and the `coursehelpers` command."""
+    p = argparse.ArgumentParser(prog='python -m coursehelpers', description=__doc__)
+    sub = p.add_subparsers(dest='cmd', required=True)
+    sub.add_parser('info', help='print the banner: mode, device, data root, versions')
+    _data_parser(sub)
+    weights = sub.add_parser('weights', help='pretrained weights').add_subparsers(dest='action', required=True)
+    fetch = weights.add_parser('fetch', help='download the weights full mode needs, checked, '
+                               'into the torch cache (for machines that go offline)')
+    fetch.add_argument('archs', nargs='*', help=f"architectures (default: {', '.join(FULL_MODE_ARCHS)})")
+    _lessons_parser(sub)
     args = p.parse_args(argv)
+    commands = {('data', 'list'): _data_list, ('data', 'fetch'): _data_fetch,
+                ('data', 'standin'): _data_standin, ('weights', 'fetch'): _weights_fetch,
+                ('lessons', 'run'): _lessons_run, ('lessons', 'project'): _lessons_project}
     try:
         if args.cmd == 'info':
             banner()
-        elif args.cmd == 'data':
-            (_data_list if args.action == 'list' else _data_fetch)(args)
-        else:
-            return _lessons_run(args)
-    except DataError as e:
+            return 0
+        return commands[args.cmd, args.action](args) or 0
+    except (DataError, WeightsError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ import sys
 
 from .datasets.registry import data_used
 from .env.modes import get_mode
+from .env.paths import STANDIN_WARNING
 
 __all__ = ['record', 'peak_memory_mb']
 
@@ -30,7 +31,8 @@ def record(metric, value, seconds=None, **extra):
 
     `seconds` is the training time behind the number. The record holds the
     lesson, mode, metric, value, seconds, the kernel's peak memory (`peak_mb`)
-    and which data set variants this kernel used. Under the lesson runner it
+    and which data set variants this kernel used, and `standin`: True when any of
+    them is a stand-in (the number then means nothing). Under the lesson runner it
     is appended to the run's results; it is always printed.
 
     >>> r = record('accuracy', 0.98, seconds=12.5)   # doctest: +SKIP
@@ -38,14 +40,17 @@ def record(metric, value, seconds=None, **extra):
 
     Used in lessons 01 to 08.
     """
+    used = data_used()
     rec = {'lesson': os.environ.get('COURSE_LESSON', 'interactive'), 'mode': get_mode(),
            'metric': metric, 'value': float(value),
            'seconds': None if seconds is None else round(float(seconds), 2),
-           'peak_mb': peak_memory_mb(), 'data': data_used(), **extra}
+           'peak_mb': peak_memory_mb(), 'data': used,
+           'standin': any(d.get('standin') for d in used.values()), **extra}
     out = os.environ.get('COURSE_RESULTS')
     if out:
         with open(out, 'a') as f:
             f.write(json.dumps(rec) + '\n')
     took = '' if seconds is None else f'{float(seconds):.1f} s, '
-    print(f"recorded {metric} = {float(value):.4g} ({took}peak {rec['peak_mb']:.0f} MB)")
+    flag = f'; {STANDIN_WARNING}' if rec['standin'] else ''
+    print(f"recorded {metric} = {float(value):.4g} ({took}peak {rec['peak_mb']:.0f} MB{flag})")
     return rec

@@ -85,7 +85,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f'the sample mirror {SHARED_DATA} is missing; these tests need the real '

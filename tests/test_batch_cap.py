@@ -168,3 +168,11 @@ def test_the_projection_counts_start_up_once_and_steady_batches_for_the_whole_lo
     both = project_loops([loop, finder])
     assert both == {'loops': 2, 'measured_s': 5.0, 'projected_s': 12.0, 'startup_s': 2.0,
                     'train_s_per_batch': 0.5}
+
+
+def test_the_epoch_cap_stops_every_fit(cap, monkeypatch, capsys):
+    monkeypatch.setenv('COURSE_MAX_EPOCHS', '2')
+    learn = tiny_learner()
+    learn.fit(0.1, 3, cycle_len=1, cycle_mult=2)              # 1 + 2 + 4 epochs in full
+    assert len(learn.history) == 2 and learn.dls.train.served == 2 * cap
+    assert 'stops after 2 epoch(s)' in capsys.readouterr().out

@@ -5,8 +5,8 @@ import torch
 import torchvision
 
 from .device import default_device, device_name, no_gpu_reason, seed_everything
-from .modes import get_mode
-from .paths import data_root, mirror_root
+from .modes import get_mode, max_batches, use_pretrained
+from .paths import STANDIN_WARNING, data_root, mirror_root, standins_in
 from .version import __version__
 
 __all__ = ['banner']
@@ -42,4 +42,23 @@ def banner(seed=None):
     ]
     if seed is not None:
         lines.append(f"seed      {seed}")
-    print('\n'.join(lines))
+    print('\n'.join(lines + rehearsal_lines(mode)))
+
+
+def rehearsal_lines(mode):
+    """The banner's warnings when this is a rehearsal rather than the real thing: stand-in
+    data in full mode, a batch cap, random weights. An empty list otherwise.
+
+    Used by `banner`.
+    """
+    lines = []
+    standins = standins_in() if mode == 'full' else {}
+    if standins:
+        made = ', '.join(f"{name} (scale {info.get('scale')})" for name, info in standins.items())
+        lines.append(f"STAND-IN  {made}: {STANDIN_WARNING}")
+    if max_batches() is not None:
+        lines.append(f"cap       COURSE_MAX_BATCHES={max_batches()}: every loop stops after "
+                     f"{max_batches()} batches (a rehearsal: the metrics mean nothing)")
+    if not use_pretrained():
+        lines.append("weights   random (COURSE_PRETRAINED=0, a rehearsal: the metrics mean nothing)")
+    return lines

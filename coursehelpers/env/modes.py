@@ -5,7 +5,8 @@ Full mode uses the complete data sets and the lesson's real sizes on a GPU.
 """
 import os
 
-__all__ = ['get_mode', 'per_mode', 'MODES', 'max_batches', 'batches_to_run']
+__all__ = ['get_mode', 'per_mode', 'MODES', 'max_batches', 'batches_to_run', 'max_epochs',
+           'use_pretrained']
 
 MODES = ('quick', 'full')
 
@@ -58,12 +59,30 @@ def max_batches():
 
     Used by the Learner.
     """
-    text = os.environ.get('COURSE_MAX_BATCHES', '').strip()
+    return _whole_number('COURSE_MAX_BATCHES', 'batches', 'run every batch')
+
+
+def max_epochs():
+    """The epoch cap `COURSE_MAX_EPOCHS` (a whole number >= 1), or None when it is not set.
+
+    With it every fit stops after that many epochs of its schedule. For CPU rehearsals only:
+    a batch of lesson 04's full-mode classifier (48 reviews of up to 1,400 tokens through a
+    3-layer LSTM of 1,150 units) takes minutes on a laptop CPU, so its 17 epochs take long
+    even at one batch each. The projection runs without it.
+
+    Used by the Learner.
+    """
+    return _whole_number('COURSE_MAX_EPOCHS', 'epochs', 'run every epoch')
+
+
+def _whole_number(variable, what, otherwise):
+    """The whole number >= 1 in environment variable `variable`, or None when it is unset."""
+    text = os.environ.get(variable, '').strip()
     if not text:
         return None
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f'COURSE_MAX_BATCHES={text!r} is not a number of batches: set it to a '
-                         'whole number of at least 1, or unset it to run every batch.')
+        raise ValueError(f'{variable}={text!r} is not a number of {what}: set it to a whole '
+                         f'number of at least 1, or unset it to {otherwise}.')
     return int(text)
 
 
@@ -75,3 +94,19 @@ def batches_to_run(n):
     """
     cap = max_batches()
     return n if cap is None else min(n, cap)
+
+
+def use_pretrained():
+    """False when `COURSE_PRETRAINED=0`: CNNs are built with random weights, for a rehearsal of
+    full mode on a machine without the pretrained weights (the metrics then mean nothing).
+
+    >>> use_pretrained() in (True, False)
+    True
+
+    Used by `imagenet_model` and `banner`.
+    """
+    text = os.environ.get('COURSE_PRETRAINED', '1').strip().lower()
+    if text not in ('0', '1', ''):
+        raise ValueError(f'COURSE_PRETRAINED={text!r}: set it to 0 (random weights, a '
+                         'rehearsal) or 1 (pretrained weights, the default).')
+    return text != '0'

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..env.device import autocast, default_device, grad_scaler
-from ..env.modes import batches_to_run, max_batches
+from ..env.modes import batches_to_run, max_batches, max_epochs
 from . import training_log
 from .callbacks import CancelFit, explain_oom, run_event
 from .checkpoint import load_checkpoint, restore, save_checkpoint, snapshot
@@ -101,7 +101,7 @@ class Learner:
         try:
             self._start_fit(cbs)                   # empties the history, fires before_fit
             with explain_oom(dl):
-                for epoch in range(len(mults) // n):
+                for epoch in range(epochs_to_run(len(mults) // n)):
                     self.epoch, start, losses = epoch, time.perf_counter(), []
                     self.model.train()
                     frozen_batchnorm_eval(self.layer_groups, self.group_params)  # keep BN stats
@@ -383,11 +383,14 @@ class Learner:
         return dl
 
     def _start_fit(self, cbs):
-        cap, n_train = max_batches(), len(self.dls.loader('train'))
+        cap, n_train, epoch_cap = max_batches(), len(self.dls.loader('train')), max_epochs()
         if cap is not None:
             print(f'COURSE_MAX_BATCHES={cap}: each epoch trains on {min(cap, n_train)} of its '
                   f'{n_train} batches and validates on at most {cap} (a rehearsal: the numbers '
                   'mean nothing).')
+        if epoch_cap is not None:
+            print(f'COURSE_MAX_EPOCHS={epoch_cap}: this fit stops after {epoch_cap} epoch(s) of '
+                  'its schedule (a rehearsal).')
         self.active_cbs = self.cbs + list(cbs)
         self.history, self._rows, self.lrs, self.batch_losses = pd.DataFrame(), [], [], []
         self._event('before_fit')
@@ -428,3 +431,9 @@ class Learner:
         if self.history.empty:
             raise ValueError('Nothing to plot yet: train first, for example learn.fit(1e-3, 1).')
         return self.history
+
+
+def epochs_to_run(n):
+    """How many of a fit's `n` epochs run: all of them, or `COURSE_MAX_EPOCHS` if fewer."""
+    cap = max_epochs()
+    return n if cap is None else min(n, cap)

