@@ -56,8 +56,8 @@ def _lessons_run(args):
 
 
 def _lessons_project(args):
-    _, failed = project_lessons(args.names, args.out, args.scale, args.max_batches, args.timeout,
-                                in_process=args.in_process)
+    _, failed = project_lessons(args.names, args.out, args.scale, args.max_batches,
+                                args.max_epochs, args.timeout, in_process=args.in_process)
     return 1 if failed else 0
 
 
@@ -98,6 +98,8 @@ def _lessons_parser(sub):
     project.add_argument('--scale', type=float, default=0.02,
                          help='scale of the stand-ins made when missing (default 0.02)')
     project.add_argument('--max-batches', type=int, default=5, help='batches timed per loop')
+    project.add_argument('--max-epochs', type=int, help='epochs run per fit; the others are '
+                         'projected from them (for CPUs, where a full epoch takes long)')
     project.add_argument('--out', default='runs/projection', help='folder for the results')
     project.add_argument('--timeout', type=int, default=1800, help='seconds allowed per cell')
     project.add_argument('--in-process', action='store_true', help='no Jupyter: plain processes')

@@ -145,14 +145,16 @@ def test_a_fit_with_a_known_schedule_logs_every_loop_with_its_full_length(cap, t
     learn.fit(0.1, 1, cycle_len=2)                           # one cycle of two epochs
     learn.lr_find(num_it=50, stop_div=False)
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [(r['kind'], r['ran'], r['total']) for r in records] == \
-        [('train', 3, 10), ('valid', 3, 6)] * 2 + [('lr_find', 3, 50)]
-    assert all(0 < r['first_s'] <= r['all_s'] for r in records)
-    assert [r['scales_with_data'] for r in records] == [True] * 4 + [False]
+    loops = [r for r in records if r['kind'] != 'fit']
+    assert [(r['kind'], r['ran'], r['total']) for r in loops] == \
+        [('train', 3, 10), ('epoch_valid', 3, 6)] * 2 + [('lr_find', 3, 50)]
+    assert records[4] == {'lesson': 'interactive', 'kind': 'fit', 'epochs': 2, 'ran_epochs': 2}
+    assert all(0 < r['first_s'] <= r['all_s'] for r in loops)
+    assert [r['scales_with_data'] for r in loops] == [True] * 4 + [False]
     summary = project_loops(records)
     assert summary['loops'] == 5
     assert summary['projected_s'] == pytest.approx(
-        sum(project_loop(r)['projected_s'] for r in records), abs=1e-3)
+        sum(project_loop(r)['projected_s'] for r in loops), abs=1e-3)
 
 
 def test_the_projection_counts_start_up_once_and_steady_batches_for_the_whole_loop():
@@ -176,3 +178,13 @@ def test_the_epoch_cap_stops_every_fit(cap, monkeypatch, capsys):
     learn.fit(0.1, 3, cycle_len=1, cycle_mult=2)              # 1 + 2 + 4 epochs in full
     assert len(learn.history) == 2 and learn.dls.train.served == 2 * cap
     assert 'stops after 2 epoch(s)' in capsys.readouterr().out
+
+
+def test_epochs_cut_by_the_epoch_cap_are_projected_from_those_that_ran():
+    epoch = [{'kind': 'train', 'ran': 3, 'total': 10, 'first_s': 1.5, 'all_s': 2.5},     # 6.0
+             {'kind': 'epoch_valid', 'ran': 2, 'total': 4, 'first_s': 1.0, 'all_s': 1.5}]  # 2.5
+    fit = {'kind': 'fit', 'epochs': 17, 'ran_epochs': 1}
+    after = {'kind': 'predict', 'ran': 2, 'total': 4, 'first_s': 1.0, 'all_s': 1.5}        # 2.5
+    summary = project_loops([*epoch, fit, after])
+    assert summary['projected_s'] == pytest.approx(17 * (6.0 + 2.5) + 2.5)
+    assert summary['loops'] == 3 and summary['measured_s'] == 5.5

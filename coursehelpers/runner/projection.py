@@ -25,8 +25,8 @@ from .lessons import run_lessons
 __all__ = ['project_lessons', 'projection_rows']
 
 
-def project_lessons(names=(), out='runs/projection', scale=0.02, max_batches=5, timeout=1800,
-                    in_process=False):
+def project_lessons(names=(), out='runs/projection', scale=0.02, max_batches=5, max_epochs=None,
+                    timeout=1800, in_process=False):
     """Project the full-mode time of lessons `names` (default: all); return (rows, failed).
 
     Rows (one per lesson and one for the course) are added to `out/results.json` with the
@@ -45,7 +45,8 @@ def project_lessons(names=(), out='runs/projection', scale=0.02, max_batches=5, 
     loops.unlink(missing_ok=True)
     os.environ.update(COURSE_MODE='full', COURSE_MAX_BATCHES=str(max_batches),
                       COURSE_LOOP_TIMES=str(loops))
-    os.environ.pop('COURSE_MAX_EPOCHS', None)      # every epoch runs: each one's loops are timed
+    if max_epochs:                      # the epochs not run are projected from the ones that ran
+        os.environ['COURSE_MAX_EPOCHS'] = str(max_epochs)
     for name in STANDIN_MAKERS:
         folder = data_root() / source(name, 'full')[1].folder
         if not folder.exists():

@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, restore, save_checkpoint, snapshot
 from .layer_groups import (find_layer_groups, freeze_groups, frozen_batchnorm_eval, group_lrs,
                            group_parameters)
 from .loaders import DataLoaders, check_batch_dim, in_order
-from .loop_timing import loop_batches
+from .loop_timing import log_fit, loop_batches
 from .lr_finder import LRFindResult, SmoothedLoss, repeat_batches
 from .metrics import activation_for, default_loss, metric_name, to_probs
 from .schedules import constant, cos_anneal, exp_sweep, one_cycle, sgdr
@@ -101,7 +101,8 @@ class Learner:
         try:
             self._start_fit(cbs)                   # empties the history, fires before_fit
             with explain_oom(dl):
-                for epoch in range(epochs_to_run(len(mults) // n)):
+                epochs = len(mults) // n
+                for epoch in range(epochs_to_run(epochs)):
                     self.epoch, start, losses = epoch, time.perf_counter(), []
                     self.model.train()
                     frozen_batchnorm_eval(self.layer_groups, self.group_params)  # keep BN stats
@@ -109,9 +110,11 @@ class Learner:
                     for i, batch in enumerate(self._batches(dl, 'train', losses)):
                         self._set_lrs(lrs * mults[epoch * n + i])
                         losses.append(self.one_batch(batch))
-                    valid_loss, preds, targets = self.validate(keep_preds=bool(self.metrics))
+                    valid_loss, preds, targets = self.validate(keep_preds=bool(self.metrics),
+                                                               kind='epoch_valid')
                     seconds = time.perf_counter() - start
                     self._end_epoch(losses, valid_loss, preds, targets, seconds)
+                log_fit(epochs, epochs_to_run(epochs))      # for the projection, if timed
         except CancelFit:
             pass
         finally:

@@ -18,7 +18,7 @@ import torch
 
 from ..env.modes import batches_to_run, max_batches
 
-__all__ = ['loop_batches', 'project_loop', 'project_loops']
+__all__ = ['loop_batches', 'log_fit', 'project_loop', 'project_loops']
 
 
 def loop_batches(dl, kind, total=None, scales_with_data=True):
@@ -57,6 +57,19 @@ def loop_batches(dl, kind, total=None, scales_with_data=True):
                 f.write(json.dumps(record) + '\n')
 
 
+def log_fit(epochs, ran_epochs):
+    """Say, in the loop log, that a fit of `epochs` epochs ran `ran_epochs` of them
+    (`COURSE_MAX_EPOCHS`): the projection multiplies its epochs' loops accordingly.
+
+    Used by `Learner.fit`.
+    """
+    log = os.environ.get('COURSE_LOOP_TIMES')
+    if log:
+        with open(log, 'a') as f:
+            f.write(json.dumps({'lesson': os.environ.get('COURSE_LESSON', 'interactive'),
+                                'kind': 'fit', 'epochs': epochs, 'ran_epochs': ran_epochs}) + '\n')
+
+
 def _synced_seconds(start):
     """Seconds since `start`, after waiting for the GPU to finish what it was given."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -85,7 +98,10 @@ def project_loop(rec, data_scale=1.0):
 
 
 def project_loops(records, data_scale=1.0):
-    """Sum `project_loop` over the timed loops of one lesson.
+    """Sum `project_loop` over the timed loops of one lesson, in the order they ran.
+
+    A fit's epoch loops ('train', 'epoch_valid') count once per epoch of its schedule: when
+    `COURSE_MAX_EPOCHS` stopped it early, its `fit` record says by how much to multiply them.
 
     Returns:
         a dict: measured seconds in the loops, projected seconds, start-up seconds, the
@@ -94,10 +110,21 @@ def project_loops(records, data_scale=1.0):
     >>> project_loops([{'ran': 2, 'total': 4, 'first_s': 3.0, 'all_s': 4.0, 'kind': 'train'}])
     {'loops': 1, 'measured_s': 4.0, 'projected_s': 6.0, 'startup_s': 2.0, 'train_s_per_batch': 1.0}
     """
-    projected = [project_loop(r, data_scale) for r in records]
-    train = [p['steady_s_per_batch'] for p, r in zip(projected, records) if r['kind'] == 'train']
-    return {'loops': len(records),
-            'measured_s': round(sum(r['all_s'] for r in records), 3),
+    loops = [r for r in records if r['kind'] != 'fit']
+    projected, pending = [], []
+    for r in records:
+        if r['kind'] == 'fit':
+            for p in pending:                       # this fit's epochs, times the ones not run
+                p['projected_s'] *= r['epochs'] / r['ran_epochs']
+                p['startup_s'] *= r['epochs'] / r['ran_epochs']
+            pending = []
+            continue
+        projected.append(project_loop(r, data_scale))
+        if r['kind'] in ('train', 'epoch_valid'):
+            pending.append(projected[-1])
+    train = [p['steady_s_per_batch'] for p, r in zip(projected, loops) if r['kind'] == 'train']
+    return {'loops': len(loops),
+            'measured_s': round(sum(r['all_s'] for r in loops), 3),
             'projected_s': round(sum(p['projected_s'] for p in projected), 3),
             'startup_s': round(sum(p['startup_s'] for p in projected), 3),
             'train_s_per_batch': round(statistics.median(train), 4) if train else None}
