@@ -7,7 +7,7 @@ PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons bench results gpu-check clean
+.PHONY: setup lab test lessons bench results gpu-check gpu-project project clean
 
 # Create the venv if missing, install the course package with its test tools,
 # and register the Jupyter kernel. Reruns only when pyproject.toml changes.
@@ -35,6 +35,20 @@ lessons: setup
 # Every lesson on the quick-mode data, on the GPU, without Jupyter (see setup/README.md).
 gpu-check:
 	COURSE_MODE=quick $(PYTHON) -m coursehelpers lessons run --in-process --timeout 420 --out runs/gpu-check
+
+# Full mode rehearsed on the GPU, with no data and no internet: stand-ins of the full data sets
+# made there (scale 1: the real counts), random CNN weights (timing is the same), every lesson
+# in full mode with each loop capped at 5 batches and timed, projected to the full schedule.
+GPU_PROJECT_SCALE ?= 1
+gpu-project:
+	COURSE_PRETRAINED=0 $(PYTHON) -m coursehelpers data standin all --scale $(GPU_PROJECT_SCALE)
+	COURSE_PRETRAINED=0 $(PYTHON) -m coursehelpers lessons project --scale $(GPU_PROJECT_SCALE) \
+		--max-batches 5 --in-process --timeout 420 --out runs/gpu-project
+
+# The same projection on this machine (a laptop: one epoch per fit is timed, the others projected).
+project: setup
+	COURSE_PRETRAINED=0 $(BIN)/python -m coursehelpers lessons project --scale 0.02 \
+		--max-batches 3 --max-epochs 1 --out runs/projection
 
 # Side-by-side speed measurements, every benchmarks/bench_*.py (results in benchmarks/results/).
 # The bench extra adds fastai, the baseline of bench_fastai.py.
