@@ -68,7 +68,8 @@ def test_learner_trains_and_predicts_raw_ids(tmp_path):
     assert 'mse' in learn.history and learn.history['mse'].notna().all()
     preds = predict_ratings(learn, [10, 40], [5, 105])
     u, i = dls.users.encode([10, 40]), dls.items.encode([5, 105])
-    assert torch.allclose(preds, learn.model.eval()(u, i).detach())
+    expected = learn.model.eval()(u.to(learn.device), i.to(learn.device)).detach().cpu()
+    assert torch.allclose(preds, expected)                 # on the model's device, CUDA too
     with pytest.raises(KeyError, match='Unknown user'):
         predict_ratings(learn, [11], [5])
     assert mse(torch.tensor([1., 2.]), torch.tensor([1., 4.])) == 2.0
