@@ -106,15 +106,17 @@ def print_projection(rows, max_batches):
     """The projection as a table: per lesson and for the course."""
     print(f'\nProjected full-mode time (every loop capped at {max_batches} batches, timed, and '
           'projected to its full length):')
-    print(f"{'lesson':<16}{'ran s':>8}{'projected':>12}{'start-up s':>12}{'scale':>7}  "
+    print(f"{'lesson':<16}{'ran s':>8}{'projected':>16}{'start-up s':>12}{'scale':>7}  "
           'training samples/s per fit')
     for r in rows:
         fits = '; '.join(f'{k}: {v}' for k, v in (r.get('train_samples_per_s') or {}).items())
-        print(f"{r['lesson']:<16}{r['seconds']:>8.0f}{_clock(r['value']):>12}{r['startup_s']:>12.1f}"
-              f"{r.get('data_scale', ''):>7}  {fits}")
+        print(f"{r['lesson']:<16}{r['seconds']:>8.0f}{_clock(r['value']):>16}"
+              f"{r['startup_s']:>12.1f}{r.get('data_scale', ''):>7}  {fits}")
 
 
 def _clock(seconds):
-    """1234.5 -> '20 min 34 s'."""
+    """1234.5 -> '20 min 34 s'; 7384 -> '2 h 03 min'."""
     minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes >= 60:
+        return f'{minutes // 60} h {minutes % 60:02d} min'
     return f'{minutes} min {secs:02d} s' if minutes else f'{secs} s'

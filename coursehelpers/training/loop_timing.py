@@ -52,7 +52,7 @@ def loop_batches(dl, kind, total=None, scales_with_data=True):
             record = {'lesson': os.environ.get('COURSE_LESSON', 'interactive'), 'kind': kind,
                       'ran': ran, 'total': total, 'scales_with_data': scales_with_data,
                       'first_s': first, 'all_s': _synced_seconds(start),
-                      'batch_size': getattr(dl, 'batch_size', None)}
+                      'batch_size': _batch_size(dl)}
             with open(log, 'a') as f:
                 f.write(json.dumps(record) + '\n')
 
@@ -68,6 +68,12 @@ def log_fit(epochs, ran_epochs):
         with open(log, 'a') as f:
             f.write(json.dumps({'lesson': os.environ.get('COURSE_LESSON', 'interactive'),
                                 'kind': 'fit', 'epochs': epochs, 'ran_epochs': ran_epochs}) + '\n')
+
+
+def _batch_size(dl):
+    """The loader's batch size, also when a batch sampler makes the batches."""
+    size = getattr(dl, 'batch_size', None)
+    return size if size is not None else getattr(getattr(dl, 'sampler', None), 'batch_size', None)
 
 
 def _synced_seconds(start):
