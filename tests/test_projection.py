@@ -23,6 +23,7 @@ def test_a_lesson_is_its_notebook_time_with_the_loops_run_in_full():
         # 01 on a stand-in of scale 0.5: 10 batches there are 20 in the real data
         {'lesson': '01_x', 'kind': 'train', 'ran': 3, 'total': 10, 'first_s': 1.5, 'all_s': 2.5,
          'batch_size': 64},
+        {'lesson': '01_x', 'kind': 'fit', 'epochs': 1, 'ran_epochs': 1},
         {'lesson': '01_x', 'kind': 'lr_find', 'ran': 3, 'total': 100, 'first_s': 1.5,
          'all_s': 2.5, 'scales_with_data': False, 'batch_size': 64},
         {'lesson': '05_y', 'kind': 'train', 'ran': 2, 'total': 40, 'first_s': 0.5, 'all_s': 0.6,
@@ -35,7 +36,7 @@ def test_a_lesson_is_its_notebook_time_with_the_loops_run_in_full():
     # loops measured 5.0 s; projected: (1.0 + 0.5 x 20) + (1.0 + 0.5 x 100) = 62.0 s
     assert one['loops_measured_s'] == 5.0 and one['loops_projected_s'] == 62.0
     assert one['value'] == 100.0 - 5.0 + 62.0 and one['data_scale'] == 0.5 and one['standin']
-    assert one['train_samples_per_s'] == {'bs 64, 20 batches': 128.0}
+    assert one['train_samples_per_s'] == ['bs 64 x 20 batches: 128.0']
     five = by['05_y']                                                 # real data: scale 1
     assert five['data_scale'] == 1.0 and not five['standin']
     assert five['loops_projected_s'] == pytest.approx(0.4 + 0.1 * 40)

@@ -14,6 +14,7 @@ understates them (it says which scale it used).
 """
 import json
 import os
+import statistics
 from pathlib import Path
 
 from ..datasets.registry import source
@@ -92,14 +93,19 @@ def projection_rows(results, loops, scales):
 
 
 def _samples_per_second(loops, scale):
-    """{'bs B, N batches': samples per second} for each distinct training loop (each fit)."""
-    found = {}
-    for r in (r for r in loops if r['kind'] == 'train' and r.get('batch_size')):
-        p = project_loop(r, scale)
-        key = f"bs {r['batch_size']}, {p['batches']} batches"
-        found.setdefault(key, round(r['batch_size'] / p['steady_s_per_batch'], 1)
-                         if p['steady_s_per_batch'] else None)
-    return found
+    """['bs 64 x 359 batches: 30.4', ...]: the training samples per second of each fit, in the
+    order the fits ran (a fit's epochs end at its `fit` record)."""
+    fits, epochs = [], []
+    for r in loops:
+        if r['kind'] == 'train' and r.get('batch_size'):
+            epochs.append(project_loop(r, scale))
+            size, batches = r['batch_size'], epochs[-1]['batches']
+        elif r['kind'] == 'fit' and epochs:
+            steady = statistics.median(p['steady_s_per_batch'] for p in epochs)
+            fits.append(f'bs {size} x {batches} batches: '
+                        + (f'{size / steady:.1f}' if steady else 'n/a'))
+            epochs = []
+    return fits
 
 
 def print_projection(rows, max_batches):
@@ -109,7 +115,7 @@ def print_projection(rows, max_batches):
     print(f"{'lesson':<16}{'ran s':>8}{'projected':>16}{'start-up s':>12}{'scale':>7}  "
           'training samples/s per fit')
     for r in rows:
-        fits = '; '.join(f'{k}: {v}' for k, v in (r.get('train_samples_per_s') or {}).items())
+        fits = '; '.join(r.get('train_samples_per_s') or [])
         print(f"{r['lesson']:<16}{r['seconds']:>8.0f}{_clock(r['value']):>16}"
               f"{r['startup_s']:>12.1f}{r.get('data_scale', ''):>7}  {fits}")
 
