@@ -39,11 +39,13 @@ gpu-check:
 # Full mode rehearsed on the GPU, with no data and no internet: stand-ins of the full data sets
 # made there (scale 1: the real counts), random CNN weights (timing is the same), every lesson
 # in full mode with each loop capped at 5 batches and timed, projected to the full schedule.
+# LESSONS='05 08' projects only those (a dry run on a CPU).
 GPU_PROJECT_SCALE ?= 1
+LESSONS ?=
 gpu-project:
 	COURSE_PRETRAINED=0 $(PYTHON) -m coursehelpers data standin all --scale $(GPU_PROJECT_SCALE)
-	COURSE_PRETRAINED=0 $(PYTHON) -m coursehelpers lessons project --scale $(GPU_PROJECT_SCALE) \
-		--max-batches 5 --in-process --timeout 420 --out runs/gpu-project
+	COURSE_PRETRAINED=0 $(PYTHON) -m coursehelpers lessons project $(LESSONS) \
+		--scale $(GPU_PROJECT_SCALE) --max-batches 5 --in-process --timeout 420 --out runs/gpu-project
 
 # The same projection on this machine (a laptop: one epoch per fit is timed, the others projected).
 project: setup
