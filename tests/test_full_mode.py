@@ -1,7 +1,7 @@
 """Full mode, rehearsed: every lesson's full-mode cells run on stand-ins, every loop capped.
 
 The full data sets cannot be downloaded here and there is no GPU, so this is what CI can
-check of full mode: stand-ins of the full sets (`data standin all`, at scale 0.02) in a
+check of full mode: stand-ins of the full sets (`data standin all`, at scale 0.04) in a
 scratch data root, then every lesson through the lesson runner in fresh Jupyter kernels
 (every cell executed, `?name` included) with `--mode full --max-batches 1 --max-epochs 1`
 and random CNN weights (`COURSE_PRETRAINED=0`: resnet34's ImageNet weights are a download).
@@ -20,7 +20,7 @@ from coursehelpers.datasets.standins import STANDIN_MAKERS
 from coursehelpers.env.paths import standins_in
 from coursehelpers.runner.lessons import find_lessons
 
-SCALE = 0.02
+SCALE = 0.04
 
 
 @pytest.fixture(scope='module')
