@@ -1,8 +1,10 @@
 """Command line: `python -m coursehelpers info | data list | data fetch NAME | data standin NAME |
 weights fetch | lessons run | lessons project`."""
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 from .datasets.download import DataError
 from .datasets.registry import DATASETS, get_data, list_data
@@ -11,6 +13,7 @@ from .env.banner import banner
 from .env.modes import MODES
 from .runner.lessons import run_lessons
 from .runner.projection import project_lessons
+from .runner.stalls import print_stalls, read_loop_log, stall_rows
 from .vision.models import FULL_MODE_ARCHS, WeightsError, fetch_weights
 
 
@@ -48,7 +51,16 @@ def _lessons_run(args):
         os.environ['COURSE_MAX_BATCHES'] = str(args.max_batches)
     if args.max_epochs:
         os.environ['COURSE_MAX_EPOCHS'] = str(args.max_epochs)
+    loops = Path(args.out).resolve() / 'loops.jsonl'
+    if args.stalls:                                 # time every batch of every loop
+        loops.parent.mkdir(parents=True, exist_ok=True)
+        loops.unlink(missing_ok=True)
+        os.environ['COURSE_LOOP_TIMES'] = str(loops)
     _, failed = run_lessons(args.names, args.out, args.timeout, in_process=args.in_process)
+    if args.stalls:
+        rows = stall_rows(read_loop_log(loops))
+        print_stalls(rows)
+        (loops.parent / 'stalls.json').write_text(json.dumps(rows, indent=1))
     if failed:
         print(f'{len(failed)} lesson(s) failed: {", ".join(failed)}', file=sys.stderr)
         return 1
@@ -92,6 +104,8 @@ def _lessons_parser(sub):
                      '(COURSE_MAX_BATCHES: a rehearsal, the metrics mean nothing)')
     run.add_argument('--max-epochs', type=int, help='stop every fit after this many epochs '
                      '(COURSE_MAX_EPOCHS: a rehearsal on a CPU)')
+    run.add_argument('--stalls', action='store_true', help='time every batch of every loop and '
+                     'print the slow first and later steps (out/stalls.json)')
     project = lessons.add_parser('project', help='project the full-mode time of lessons on this '
                                  'machine (full mode on stand-ins, every loop capped and timed)')
     project.add_argument('names', nargs='*', help='lessons (default: all)')

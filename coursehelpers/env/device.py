@@ -4,6 +4,15 @@ Everything else in the package asks `default_device()` and moves tensors with
 `.to(device)`. On CUDA, training runs under `autocast(device)` (bfloat16 where
 the GPU supports it, else float16 with a gradient scaler from `grad_scaler`);
 on the CPU and MPS both are harmless no-ops.
+
+cuDNN autotuning (`torch.backends.cudnn.benchmark`) times every convolution algorithm the
+first time it meets an input shape, and again for every new shape: a last partial batch, one
+image to predict, a TTA pass, a new image size. On the first GPU run of the course that made
+the first step of lesson 01's unfrozen fit take 31.7 s (the other 17 steps under a second
+together). So autotuning is off unless `COURSE_CUDNN_AUTOTUNE` asks for it: `train` turns it
+on only inside training loops whose batches all have one shape (`autotune`, used by the
+Learner), `on` everywhere (the old behaviour, kept to measure against), `off` (the default)
+nowhere, where cuDNN picks its algorithm by heuristics at no start-up cost.
 """
 import contextlib
 import os
@@ -13,7 +22,9 @@ import numpy as np
 import torch
 
 __all__ = ['default_device', 'no_gpu_reason', 'autocast', 'amp_dtype', 'grad_scaler',
-           'seed_everything', 'device_name']
+           'seed_everything', 'device_name', 'autotune_policy', 'autotune']
+
+AUTOTUNE_POLICIES = ('off', 'train', 'on')
 
 
 def default_device():
@@ -34,12 +45,50 @@ def default_device():
                                f"({no_gpu_reason()}). Unset COURSE_DEVICE or set it to 'cpu'.")
         return dev
     if torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True        # autotune convolutions for fixed sizes
+        torch.backends.cudnn.benchmark = autotune_policy() == 'on'     # see the module's text
         return torch.device('cuda')
     mps = getattr(torch.backends, 'mps', None)
     if mps is not None and mps.is_available():
         return torch.device('mps')
     return torch.device('cpu')
+
+
+def autotune_policy():
+    """`COURSE_CUDNN_AUTOTUNE`: 'off' (the default), 'train' or 'on' (see the module's text).
+
+    >>> autotune_policy() in AUTOTUNE_POLICIES
+    True
+    """
+    policy = os.environ.get('COURSE_CUDNN_AUTOTUNE', '').strip().lower() or 'off'
+    if policy not in AUTOTUNE_POLICIES:
+        raise ValueError(f"COURSE_CUDNN_AUTOTUNE={policy!r} is not one of {AUTOTUNE_POLICIES}: "
+                         "unset it (no autotuning), or set it to 'train' or 'on'.")
+    return policy
+
+
+@contextlib.contextmanager
+def autotune(device, fixed_shapes):
+    """Within the block, let cuDNN autotune convolutions on `device` if the policy says so.
+
+    With `COURSE_CUDNN_AUTOTUNE=train`, autotuning is on in the block only when
+    `fixed_shapes` (every batch of the loop has one shape, so each convolution is tuned once);
+    with `on` always, with `off` never. The previous setting comes back afterwards. On the CPU
+    and MPS it does nothing.
+
+    >>> with autotune('cpu', fixed_shapes=True):
+    ...     pass
+
+    Used by `Learner.fit` around its training batches.
+    """
+    if torch.device(device).type != 'cuda':
+        yield
+        return
+    policy, before = autotune_policy(), torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = policy == 'on' or (policy == 'train' and fixed_shapes)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def no_gpu_reason():

@@ -20,14 +20,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..env.device import autocast, default_device, grad_scaler
+from ..env.device import autocast, autotune, default_device, grad_scaler
 from ..env.modes import batches_to_run, max_batches, max_epochs
 from . import training_log
 from .callbacks import CancelFit, explain_oom, run_event
 from .checkpoint import load_checkpoint, restore, save_checkpoint, snapshot
 from .layer_groups import (find_layer_groups, freeze_groups, frozen_batchnorm_eval, group_lrs,
                            group_parameters)
-from .loaders import DataLoaders, check_batch_dim, in_order
+from .loaders import DataLoaders, check_batch_dim, fixed_batch_shapes, in_order
 from .loop_timing import log_fit, loop_batches
 from .lr_finder import LRFindResult, SmoothedLoss, repeat_batches
 from .metrics import activation_for, default_loss, metric_name, to_probs
@@ -107,9 +107,10 @@ class Learner:
                     self.model.train()
                     frozen_batchnorm_eval(self.layer_groups, self.group_params)  # keep BN stats
                     self._event('before_epoch')
-                    for i, batch in enumerate(self._batches(dl, 'train', losses)):
-                        self._set_lrs(lrs * mults[epoch * n + i])
-                        losses.append(self.one_batch(batch))
+                    with autotune(self.device, fixed_batch_shapes(dl)):   # see env.device
+                        for i, batch in enumerate(self._batches(dl, 'train', losses)):
+                            self._set_lrs(lrs * mults[epoch * n + i])
+                            losses.append(self.one_batch(batch))
                     valid_loss, preds, targets = self.validate(keep_preds=bool(self.metrics),
                                                                kind='epoch_valid')
                     seconds = time.perf_counter() - start

@@ -6,7 +6,7 @@ Data helpers (vision, tabular, text, ratings) build one, or a subclass of it tha
 import torch
 from torch.utils.data import RandomSampler
 
-__all__ = ['DataLoaders', 'BPTTLoader', 'in_order', 'check_batch_dim']
+__all__ = ['DataLoaders', 'BPTTLoader', 'in_order', 'check_batch_dim', 'fixed_batch_shapes']
 
 
 class DataLoaders:
@@ -64,6 +64,24 @@ def in_order(loader):
         raise ValueError('This loader shuffles, so its predictions would not be in dataset '
                          'order: build it with shuffle=False.')
     return loader
+
+
+def fixed_batch_shapes(dl):
+    """True when every batch of `dl` holds the same number of items: a batch size and either
+    `drop_last` or a data set it divides. (Items of one shape are the data's business: images
+    after their transforms are; the text loaders, which batch by length, have no `batch_size`.)
+
+    >>> fixed_batch_shapes(torch.utils.data.DataLoader(range(10), batch_size=4, drop_last=True))
+    True
+    >>> fixed_batch_shapes(torch.utils.data.DataLoader(range(10), batch_size=4))
+    False
+
+    Used by `Learner.fit` (the cuDNN autotuning policy, `env.device.autotune`).
+    """
+    bs = getattr(dl, 'batch_size', None)
+    if not bs or isinstance(dl, BPTTLoader) or not hasattr(dl, 'dataset'):
+        return False
+    return bool(getattr(dl, 'drop_last', False)) or len(dl.dataset) % bs == 0
 
 
 def check_batch_dim(x, dataset):

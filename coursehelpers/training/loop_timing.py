@@ -5,7 +5,8 @@ the projection of a lesson's full-mode time.
 `max_batches()`. When `COURSE_LOOP_TIMES` names a file (the lesson runner's `lessons project`
 sets it), each loop also appends one JSON line there: how many batches it ran, how many the
 whole loop has, the seconds of its first batch (start-up: data loader workers, kernel
-selection, allocation) and of all of them. `project_loops` turns those lines into the time the
+selection, allocation), of all of them, and of each batch (`steps_s`: loading it and the work
+done on it, the GPU waited for; `runner/stalls.py` finds the slow ones). `project_loops` turns those lines into the time the
 uncapped loops would take: start-up once, then the steady seconds per batch times every batch.
 """
 import itertools
@@ -40,19 +41,21 @@ def loop_batches(dl, kind, total=None, scales_with_data=True):
         total = len(dl)
     n = max_batches() if total is None else batches_to_run(total)
     log = os.environ.get('COURSE_LOOP_TIMES')
-    start, first, ran = time.perf_counter(), None, 0
+    start, first, ran, steps, done = time.perf_counter(), None, 0, [], 0.0
     try:
         for batch in (dl if n is None else itertools.islice(dl, n)):
             yield batch
             ran += 1
-            if log and ran == 1:
-                first = _synced_seconds(start)
+            if log:
+                now = _synced_seconds(start)
+                steps.append(now - done)
+                first, done = steps[0], now
     finally:
         if log and ran:
             record = {'lesson': os.environ.get('COURSE_LESSON', 'interactive'), 'kind': kind,
                       'ran': ran, 'total': total, 'scales_with_data': scales_with_data,
                       'first_s': first, 'all_s': _synced_seconds(start),
-                      'batch_size': _batch_size(dl)}
+                      'batch_size': _batch_size(dl), 'steps_s': [round(t, 5) for t in steps]}
             with open(log, 'a') as f:
                 f.write(json.dumps(record) + '\n')
 
