@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..training.loaders import DataLoaders
+from .device_decode import DeviceJpegLoader, device_decodes
 from .memory import ChipLoader, decode_chips, fits_in_memory
 from .transforms import IMAGENET_STATS, ImageTransform, side_on_tfms, valid_tfms
 from .files import (ImageError, labelled_csv_rows, labelled_folder_files, open_image,
@@ -65,14 +66,15 @@ class ImageDataset(Dataset):
         return ImageDataset(self.paths, self.targets, self.classes, tfm, self.multi_label,
                             self.pixels)
 
-    def decoded(self, size):
+    def decoded(self, size, device='cpu'):
         """Every image decoded once, resized and centre-cropped as for validation: a uint8 tensor
-        N x 3 x size x size (`decode_chips`), kept in `self.pixels` for the next call.
+        N x 3 x size x size (`decode_chips`) on `device`, kept in `self.pixels` for the next call.
 
         Used by `ImageDataLoaders.from_csv` (lesson 02, `in_memory=True`).
         """
         if self.pixels is None or self.pixels.shape[-1] != size:
             self.pixels = decode_chips(self.paths, size)
+        self.pixels = self.pixels.to(device)              # moved once; a no-op after that
         return self.pixels
 
 
@@ -150,9 +152,10 @@ def index_splitter(valid_idx):
 
 
 def default_workers():
-    """DataLoader worker processes: 0 on machines with 1-2 cores, else cores - 1 (at most 8)."""
+    """DataLoader worker processes: 0 on machines with 1-2 cores, else cores - 1, at most 8, or
+    at most 16 beside a GPU, which needs them all to feed it (15 on the 16-core H200 machine)."""
     cores = os.cpu_count() or 1
-    return 0 if cores <= 2 else min(8, cores - 1)
+    return 0 if cores <= 2 else min(16 if torch.cuda.is_available() else 8, cores - 1)
 
 
 class DataBlock:
@@ -280,6 +283,8 @@ class ImageDataLoaders(DataLoaders):
     loading time (lesson 02's resize cache). When the images would take more than `max_mb`
     megabytes, it says so and loads them one by one (`in_memory` is then False).
     The datasets are the same either way (`dls.train_ds[0]` uses the per-image transforms).
+    On a GPU, folders of JPEGs are decoded and augmented there a batch at a time
+    (`device_decode.DeviceJpegLoader`; `COURSE_DEVICE_DECODE=0` turns it off).
 
     >>> dls = ImageDataLoaders.from_folder(path, size=224, bs=64)    # doctest: +SKIP
     >>> dls.classes                                                   # doctest: +SKIP
@@ -300,6 +305,8 @@ class ImageDataLoaders(DataLoaders):
         splits = [ds for ds in (train_ds, valid_ds, test_ds) if ds is not None]
         self.in_memory = in_memory and _batch_augmentable(self.train_tfm) and fits_in_memory(
             splits, size, max_mb)
+        self.device_decode = (not self.in_memory and bool(size) and device_decodes()
+                              and isinstance(self.train_tfm, ImageTransform))   # on a GPU
         # drop a last partial batch (BatchNorm fails on a batch of 1) only when a full one exists
         self.train = self._loader(train_ds, shuffle=True, drop_last=len(train_ds) > bs,
                                   augment=True)
@@ -312,9 +319,13 @@ class ImageDataLoaders(DataLoaders):
         if self.in_memory:
             return ChipLoader(ds, self.size, self.stats, self.batch_size, shuffle, drop_last,
                               self.train_tfm.augment if augment else None)
+        if self.device_decode:
+            return DeviceJpegLoader(ds, self.size, self.stats, self.batch_size, shuffle, drop_last,
+                                    self.train_tfm.augment if augment else None, self.num_workers)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last,
                           num_workers=self.num_workers, pin_memory=torch.cuda.is_available(),
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0,
+                          prefetch_factor=4 if self.num_workers else None)
 
     def loader(self, ds):
         """The loader of split `ds`: 'train', 'valid' or 'test'."""
@@ -328,7 +339,7 @@ class ImageDataLoaders(DataLoaders):
     def augmented(self, ds):
         """A loader over split `ds` in dataset order, with the training augmentation (for TTA)."""
         dataset = self.loader(ds).dataset
-        if self.in_memory:
+        if self.in_memory or self.device_decode:
             return self._loader(dataset, augment=True)
         return self._loader(dataset.with_tfm(self.train_tfm))
 

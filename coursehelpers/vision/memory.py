@@ -9,6 +9,10 @@ through `grid_sample` (a dihedral symmetry or a horizontal flip, a rotation, a z
 brightness and contrast, then normalisation. Batches without augmentation are exactly the
 per-image validation transform's output.
 Both paths read one description of the augmentation, `transforms.Augmentation`.
+On a GPU (`default_device()` decides) the decoded uint8 images move to the GPU once, and
+each batch is indexed, warped, lit and normalised there: the loader hands the Learner
+batches already on the device. The random draws stay on the CPU (a few numbers per image),
+so a seed gives the same augmentation on every device.
 `ImageDataLoaders.from_csv(..., in_memory=True)` builds these loaders (lesson 02);
 `benchmarks/bench_resize_cache.py` measures them against decoding the originals.
 """
@@ -18,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..env.device import default_device
 from .files import open_image
 from .transforms import valid_pixels
 
@@ -56,13 +61,15 @@ def batch_augment(x, size, augment):
     elif a.flip:
         mirror[torch.rand(n) < 0.5, 0, 0] = -1
         warp = warp * mirror
-    theta = torch.cat([warp, torch.zeros(n, 2, 1)], 2)                                # N x 2 x 3
+    theta = torch.cat([warp, torch.zeros(n, 2, 1)], 2).to(x.device)                   # N x 2 x 3
     grid = F.affine_grid(theta, (n, 3, size, size), align_corners=False)
     x = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
     if a.lighting:
-        bright, contrast = torch.empty(2, n, 1, 1, 1).uniform_(1 - a.lighting, 1 + a.lighting)
+        bright, contrast = torch.empty(2, n, 1, 1, 1).uniform_(
+            1 - a.lighting, 1 + a.lighting).to(x.device)
         x = (x * bright).clamp_(0, 1)
-        grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1).mean((1, 2))
+        luma = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+        grey = (x * luma).sum(1).mean((1, 2))
         x = ((x - grey.view(n, 1, 1, 1)) * contrast + grey.view(n, 1, 1, 1)).clamp_(0, 1)
     return x
 
@@ -105,17 +112,21 @@ class ChipLoader:
         size, stats: the image side and the model's (mean, std).
         bs, shuffle, drop_last: as in a DataLoader.
         augment: the `Augmentation` to apply to each batch (`batch_augment`), or None.
+        device: where the images live and batches are made (default `default_device()`).
 
     Used by `ImageDataLoaders.from_csv` (lesson 02, `in_memory=True`).
     """
 
-    def __init__(self, dataset, size, stats, bs, shuffle=False, drop_last=False, augment=None):
+    def __init__(self, dataset, size, stats, bs, shuffle=False, drop_last=False, augment=None,
+                 device=None):
         self.dataset, self.size, self.augment = dataset, size, augment
-        self.chips = dataset.decoded(size)
+        self.device = torch.device(device) if device is not None else default_device()
+        self.chips = dataset.decoded(size, self.device)
         self.batch_size, self.shuffle, self.drop_last = bs, shuffle, drop_last
         self.targets = torch.stack([torch.as_tensor(dataset.target(i))
-                                    for i in range(len(dataset))])
-        self.mean, self.std = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+                                    for i in range(len(dataset))]).to(self.device)
+        self.mean, self.std = (torch.tensor(v, device=self.device).view(1, 3, 1, 1)
+                               for v in stats)
 
     def __len__(self):
         n = len(self.chips)
@@ -125,7 +136,7 @@ class ChipLoader:
         n, bs = len(self.chips), self.batch_size
         order = torch.randperm(n) if self.shuffle else torch.arange(n)
         for b in range(len(self)):
-            idx = order[b * bs:(b + 1) * bs]
+            idx = order[b * bs:(b + 1) * bs].to(self.device)
             x = self.chips[idx].float().div_(255)
             if self.augment is not None:
                 x = batch_augment(x, self.size, self.augment)
