@@ -2,8 +2,6 @@
 `COURSE_DEVICE_DECODE=1`, which runs the same code with the CPU decoder)."""
 import numpy as np
 import pytest
-
-pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
 import torch
 from PIL import Image
 
@@ -11,6 +9,9 @@ from coursehelpers.training.learner import Learner
 from coursehelpers.vision.data import ImageDataLoaders
 from coursehelpers.vision.device_decode import DeviceJpegLoader, device_decodes, jpeg_components
 from coursehelpers.vision.transforms import side_on_tfms
+
+# torchvision 0.29 deprecates its decoders in favour of TorchCodec; the GPU machine's 0.26 does not
+pytestmark = pytest.mark.filterwarnings('ignore:The image decoding:DeprecationWarning')
 
 
 def _photo(seed, w, h):
