@@ -7,7 +7,7 @@ PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons bench results gpu-check gpu-project project clean
+.PHONY: setup lab test lessons bench results gpu-check gpu-test gpu-run gpu-project project clean
 
 # Create the venv if missing, install the course package with its test tools,
 # and register the Jupyter kernel. Reruns only when pyproject.toml changes.
@@ -35,6 +35,16 @@ lessons: setup
 # Every lesson on the quick-mode data, on the GPU, without Jupyter (see setup/README.md).
 gpu-check:
 	COURSE_MODE=quick $(PYTHON) -m coursehelpers lessons run --in-process --timeout 420 --out runs/gpu-check
+
+# The unit tests on the GPU machine's own Python (no Jupyter there: the tests that need it
+# skip and say why). PYTEST_ARGS adds options, e.g. --junitxml=runs/gpu/tests.xml.
+PYTEST_ARGS ?=
+gpu-test:
+	COURSE_MODE=quick $(PYTHON) -m pytest -q -rs tests $(PYTEST_ARGS)
+
+# Everything a GPU machine should measure, in one run of under 8 minutes (see benchmarks/gpu_run.sh).
+gpu-run:
+	PYTHON=$(PYTHON) bash benchmarks/gpu_run.sh
 
 # Full mode rehearsed on the GPU, with no data and no internet: stand-ins of the full data sets
 # made there (scale 1: the real counts), random CNN weights (timing is the same), every lesson

@@ -119,6 +119,21 @@ def _bench_row(name, r):
                          for k, v in r['runs'].items())
         return ('lesson 07: predict one image on the CPU after load_learner', runs,
                 'reported (no target)')
+    if name.startswith('loader_efficiency'):
+        parts = '; '.join(f"{x['what']}: {x['efficiency_median']:.2f} ({x['loader']})"
+                          for x in r['settings'])
+        target = ('reported (the CPU is compute-bound)' if r.get('target') is None else
+                  f">= {r['target']} " + ('met' if r['target_met'] else 'MISSED'))
+        return (f"loader efficiency on {r['device']}: end to end / batches already on the "
+                'device', parts, target)
+    if name.startswith('torch_compile'):
+        parts = '; '.join(
+            f"{c['case']}: {c['error'][:60]}" if 'error' in c else
+            f"{c['case']}: {c['eager_step_s'] * 1000:.0f} -> {c['compiled_step_s'] * 1000:.0f} ms, "
+            f"compile {c['compile_s']:.0f} s, " + ('repaid' if c['repaid'] else 'not repaid')
+            for c in r['cases'])
+        return (f"torch.compile on {r['device']}: step time, compile time, repaid within the "
+                "lesson's full schedule", parts, 'reported')
     if 'ratio_median' in r:
         target = r.get('target')
         met = '' if target is None else (' met' if r.get('target_met') else ' MISSED')
@@ -140,11 +155,46 @@ def bench_table(folder):
     return lines
 
 
+def gpu_table(run):
+    """README rows from `benchmarks/gpu_run.sh`'s gpu_run.json, marked with the device."""
+    dev = f"{run['device']}, {run['date']}"
+    where = 'a GPU' if run.get('device_type') == 'cuda' else 'a CPU (a dry run of the GPU script)'
+    lines = [f'On {where} ({dev}), from `benchmarks/gpu_run.sh`:', '',
+             '| what | result |', '|---|---|']
+    walls = {r['lesson']: r for r in run['lessons'] if r['metric'] == 'notebook_seconds'}
+    for name, r in sorted(walls.items()):
+        numbers = ', '.join(f"{x['metric']} {x['value']:.4g}" for x in run['lessons']
+                            if x['lesson'] == name and x['metric'] != 'notebook_seconds')
+        lines.append(f"| {name} (quick, {dev}) | {r['status']}, {r['value']:.0f} s"
+                     f"{'; ' + numbers if numbers else ''} |")
+    for label, rows in (('stalls', run['stalls']), ('stalls, autotune on',
+                                                    run['stalls_autotune_on'])):
+        if rows:
+            bad = [f"{x['lesson']} {x['loop']}" for x in rows if not (x['first_ok'] and x['later_ok'])]
+            worst = max(rows, key=lambda x: x['first_s'])
+            lines.append(f"| {label} ({dev}) | {len(rows)} loops, {len(bad)} with a stall"
+                         f"{': ' + ', '.join(bad[:6]) if bad else ''}; slowest first step "
+                         f"{worst['first_s']:.2f} s ({worst['lesson']} {worst['loop']}) |")
+    t = run.get('tests')
+    if t:
+        lines.append(f"| unit tests ({dev}) | {t['tests']} run, {t['failures'] + t['errors']} "
+                     f"failed, {t['skipped']} skipped"
+                     f"{': ' + ', '.join(t['failed'][:5]) if t['failed'] else ''} |")
+    for s in run['steps']:
+        if s['status'] != 'ok':
+            lines.append(f"| step {s['step']} ({dev}) | {s['status']} after {s['seconds']} s |")
+    for r in run.get('projection', []):
+        lines.append(f"| projected full mode, {r['lesson']} ({dev}) | {r['value'] / 60:.1f} min |")
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--runs', default=str(ROOT / 'runs' / 'results.json'))
     p.add_argument('--bench', default=str(ROOT / 'benchmarks' / 'results'))
     p.add_argument('--readme', default=str(ROOT / 'README.md'))
+    p.add_argument('--gpu', default=str(ROOT / 'runs' / 'gpu' / 'gpu_run.json'),
+                   help="benchmarks/gpu_run.sh's summary, if there is one")
     args = p.parse_args(argv)
     runs = Path(args.runs)
     if not runs.exists():
@@ -153,7 +203,10 @@ def main(argv=None):
     results = json.loads(runs.read_text())
     stamp = datetime.datetime.fromtimestamp(runs.stat().st_mtime).strftime('%Y-%m-%d')
     section = [BEGIN, f'Measured on {machine()}, {stamp}; regenerate with `make results`.', '',
-               *lesson_table(results), '', *bench_table(args.bench), END]
+               *lesson_table(results), '', *bench_table(args.bench)]
+    if Path(args.gpu).exists():
+        section += ['', *gpu_table(json.loads(Path(args.gpu).read_text()))]
+    section.append(END)
     readme = Path(args.readme)
     text = readme.read_text()
     if BEGIN not in text or END not in text:

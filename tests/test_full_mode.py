@@ -20,6 +20,9 @@ from coursehelpers.datasets.standins import STANDIN_MAKERS
 from coursehelpers.env.paths import standins_in
 from coursehelpers.runner.lessons import find_lessons
 
+pytest.importorskip('nbclient', reason='the rehearsal runs every lesson in Jupyter kernels: '
+                    "install the course with pip install -e '.[dev]'")
+
 SCALE = 0.04
 
 

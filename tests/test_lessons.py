@@ -4,7 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
+import pytest
+
+nbformat = pytest.importorskip('nbformat', reason='the runner tests need Jupyter (nbformat, '
+                               "nbclient): install the course with pip install -e '.[dev]'")
 
 ROOT = Path(__file__).resolve().parents[1]
 

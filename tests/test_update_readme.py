@@ -69,3 +69,48 @@ def test_missing_inputs_say_what_to_run(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'update_readme.py'),
                           '--runs', str(tmp_path / 'none.json')], capture_output=True, text=True)
     assert run.returncode == 1 and 'run `make lessons` first' in run.stderr
+
+
+def test_the_gpu_script_keeps_to_its_budget_and_its_summary_becomes_rows_marked_with_the_device(
+        tmp_path):
+    """benchmarks/gpu_run.sh with a budget too small for any step: every step is skipped and
+    says so, and the one results file is still written; update_readme turns a GPU summary
+    into rows that name the device."""
+    results = tmp_path / 'gpu'
+    run = subprocess.run(['bash', str(ROOT / 'benchmarks' / 'gpu_run.sh')], cwd=ROOT,
+                         env={'PATH': '/usr/bin:/bin', 'PYTHON': sys.executable,
+                              'RESULTS': str(results), 'BUDGET_S': '5', 'COURSE_DEVICE': 'cpu',
+                              'HOME': str(tmp_path)},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count('skipped,') == 6
+    summary = json.loads((results / 'gpu_run.json').read_text())
+    assert [s['step'] for s in summary['steps']] == ['quick', 'tests', 'loaders', 'before',
+                                                    'project', 'compile']
+    assert all(s['status'] == 'skipped' for s in summary['steps'])
+    summary.update(device='NVIDIA H200, 139.8 GiB', device_type='cuda', date='2026-12-05',
+                   lessons=[{'lesson': '01_dogs_cats', 'metric': 'notebook_seconds',
+                             'value': 21.4, 'status': 'ok'},
+                            {'lesson': '01_dogs_cats', 'metric': 'accuracy', 'value': 0.955}],
+                   stalls=[{'lesson': '01_dogs_cats', 'loop': 'fit 2 train', 'steps': 18,
+                            'first_s': 0.41, 'median_s': 0.05, 'first_ok': True,
+                            'later_ok': False}],
+                   tests={'tests': 400, 'failures': 1, 'errors': 0, 'skipped': 9,
+                          'failed': ['tests.test_x::test_y'], 'skip_reasons': []},
+                   steps=[{'step': 'compile', 'status': 'timed_out', 'seconds': 120}])
+    (results / 'gpu_run.json').write_text(json.dumps(summary))
+    runs = tmp_path / 'results.json'
+    runs.write_text(json.dumps([{'lesson': '05_movielens', 'mode': 'quick', 'value': 9.0,
+                                 'metric': 'notebook_seconds', 'seconds': 9.0, 'status': 'ok'}]))
+    readme = tmp_path / 'README.md'
+    readme.write_text('top\n<!-- results:begin -->\nold\n<!-- results:end -->\n')
+    subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'update_readme.py'), '--runs',
+                    str(runs), '--bench', str(tmp_path / 'none'), '--gpu',
+                    str(results / 'gpu_run.json'), '--readme', str(readme)], check=True)
+    text = readme.read_text()
+    dev = 'NVIDIA H200, 139.8 GiB, 2026-12-05'
+    assert f'On a GPU ({dev})' in text
+    assert f'| 01_dogs_cats (quick, {dev}) | ok, 21 s; accuracy 0.955 |' in text
+    assert '1 loops, 1 with a stall: 01_dogs_cats fit 2 train' in text
+    assert '400 run, 1 failed, 9 skipped: tests.test_x::test_y' in text
+    assert f'| step compile ({dev}) | timed_out after 120 s |' in text
