@@ -79,3 +79,11 @@ def test_loop_log_times_every_step_and_the_stall_table_reads_it(tmp_path, monkey
     slow = dict(train[1], steps_s=[0.01] * 5 + [1.0])                 # one step 100x the others
     (row,) = [r for r in stall_rows([slow, {'lesson': 'demo', 'kind': 'fit'}])]
     assert row['first_ok'] and not row['later_ok'] and row['worst_later_ratio'] == 100.0
+
+
+def test_the_in_memory_budget_is_a_quarter_of_this_machines_ram():
+    from coursehelpers.env.device import memory_budget_mb
+    total_kb = int(next(line for line in open('/proc/meminfo')
+                        if line.startswith('MemTotal')).split()[1])
+    assert abs(memory_budget_mb('cpu') - max(total_kb / 1024 / 4, 1024)) < 64   # page rounding
+    assert memory_budget_mb('cpu', share=0.0) == 1024

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = ['default_device', 'no_gpu_reason', 'autocast', 'amp_dtype', 'grad_scaler',
-           'seed_everything', 'device_name', 'autotune_policy', 'autotune']
+           'seed_everything', 'device_name', 'autotune_policy', 'autotune', 'memory_budget_mb']
 
 AUTOTUNE_POLICIES = ('off', 'train', 'on')
 
@@ -89,6 +89,26 @@ def autotune(device, fixed_shapes):
         yield
     finally:
         torch.backends.cudnn.benchmark = before
+
+
+def memory_budget_mb(device=None, share=0.25):
+    """Megabytes a data set may keep in memory on this machine: `share` of the RAM, and on a
+    GPU also at most `share` of its memory (images kept in memory live there). At least 1024.
+
+    >>> memory_budget_mb('cpu') >= 1024
+    True
+
+    Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+    """
+    device = torch.device(device) if device is not None else default_device()
+    try:
+        ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**20
+    except (ValueError, OSError, AttributeError):          # not a POSIX system
+        ram = 16 * 1024
+    budget = ram * share
+    if device.type == 'cuda':
+        budget = min(budget, torch.cuda.get_device_properties(device).total_memory / 2**20 * share)
+    return int(max(budget, 1024))
 
 
 def no_gpu_reason():

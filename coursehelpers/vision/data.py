@@ -281,7 +281,7 @@ class ImageDataLoaders(DataLoaders):
     `batch_augment`, from the same `Augmentation` as `train_tfm` (non-square images lose the
     random crop along their long side). For small images that removes most of an epoch's
     loading time (lesson 02's resize cache). When the images would take more than `max_mb`
-    megabytes, it says so and loads them one by one (`in_memory` is then False).
+    megabytes (default: a quarter of the RAM, and of a GPU's memory), it says so and loads them one by one (`in_memory` is then False).
     The datasets are the same either way (`dls.train_ds[0]` uses the per-image transforms).
     On a GPU, folders of JPEGs are decoded and augmented there a batch at a time
     (`device_decode.DeviceJpegLoader`; `COURSE_DEVICE_DECODE=0` turns it off).
@@ -294,7 +294,7 @@ class ImageDataLoaders(DataLoaders):
     """
 
     def __init__(self, train_ds, valid_ds, test_ds=None, bs=64, num_workers=None,
-                 stats=IMAGENET_STATS, size=None, in_memory=False, max_mb=4096):
+                 stats=IMAGENET_STATS, size=None, in_memory=False, max_mb=None):
         self.train_ds, self.valid_ds, self.test_ds = train_ds, valid_ds, test_ds
         self.classes = train_ds.classes
         self.multi_label = train_ds.multi_label

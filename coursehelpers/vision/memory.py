@@ -17,12 +17,14 @@ so a seed gives the same augmentation on every device.
 `benchmarks/bench_resize_cache.py` measures them against decoding the originals.
 """
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..env.device import default_device
+from ..env.device import default_device, memory_budget_mb
 from .files import open_image
 from .transforms import valid_pixels
 
@@ -75,24 +77,29 @@ def batch_augment(x, size, augment):
 
 
 def decode_chips(paths, size):
-    """Decode every image once into a uint8 tensor N x 3 x size x size (`valid_pixels`).
+    """Decode every image once into a uint8 tensor N x 3 x size x size (`valid_pixels`), on
+    every core (PIL decodes outside Python's lock, so threads run in parallel).
 
     Used by `ImageDataLoaders(in_memory=True)`.
     """
     pixels = valid_pixels(size)
-    bar = tqdm(paths, desc=f'decode into memory at {size}px', disable=len(paths) < 2000,
-               leave=False)                                 # a bar only for the full data sets
-    return torch.stack([pixels(open_image(p)) for p in bar]).as_subclass(torch.Tensor)
+    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+        images = pool.map(lambda p: pixels(open_image(p)), paths)
+        bar = tqdm(images, total=len(paths), desc=f'decode into memory at {size}px',
+                   disable=len(paths) < 2000, leave=False)   # a bar only for the full data sets
+        return torch.stack(list(bar)).as_subclass(torch.Tensor)
 
 
-def fits_in_memory(datasets, size, max_mb=4096):
-    """True when the images of `datasets`, decoded at `size`, take at most `max_mb` megabytes;
+def fits_in_memory(datasets, size, max_mb=None):
+    """True when the images of `datasets`, decoded at `size`, take at most `max_mb` megabytes
+    (default `memory_budget_mb()`: a quarter of the RAM, and of the GPU's memory on a GPU);
     otherwise False, with a message that says so.
 
     Used by `ImageDataLoaders(in_memory=True)`.
     """
     if not size:
         raise ValueError('in_memory=True needs the image size: pass size= as well.')
+    max_mb = memory_budget_mb() if max_mb is None else max_mb
     n = sum(len(ds) for ds in datasets)
     mb = n * 3 * size ** 2 / 2**20
     if mb > max_mb:
