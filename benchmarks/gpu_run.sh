@@ -10,12 +10,15 @@
 # whole run's BUDGET_S, and a step that has no time left is skipped and says so:
 #   1. quick     every lesson in quick mode, in-process, LESSON_LIMIT_S each, every batch
 #                timed: results, notebook seconds and the stall table (first / median / worst step)
-#   2. tests     the unit tests on CUDA (what make gpu-test runs)
-#   3. loaders   benchmarks/bench_loader_efficiency.py (lessons 01 and 02, full-mode settings)
-#   4. before    lesson 01 again with COURSE_CUDNN_AUTOTUNE=on (the old policy), timed the same
+#   2. profile   benchmarks/profile_first_steps.py: what a new input shape costs under each
+#                autotuning policy (first, median, partial-batch, validation and one-image steps,
+#                and the operations the first step spent its time in)
+#   3. tests     the unit tests on CUDA (what make gpu-test runs)
+#   4. loaders   benchmarks/bench_loader_efficiency.py (lessons 01 and 02, full-mode settings)
+#   5. before    lesson 01 again with COURSE_CUDNN_AUTOTUNE=on (the old policy), timed the same
 #                way, for the before-and-after of the autotuning policy
-#   5. project   the full-mode projection on stand-ins (make gpu-project's steps, at PROJECT_SCALE)
-#   6. compile   benchmarks/bench_compile.py (torch.compile on each full-mode model)
+#   6. project   the full-mode projection on stand-ins (make gpu-project's steps, at PROJECT_SCALE)
+#   7. compile   benchmarks/bench_compile.py (torch.compile on each full-mode model)
 # Everything lands in RESULTS (default $OUT if set, else runs/gpu); benchmarks/gpu_summary.py
 # gathers it into RESULTS/gpu_run.json, which `python benchmarks/update_readme.py` (make results)
 # turns into README rows marked with the device. COURSE_DEVICE=cpu runs the same script on a CPU
@@ -77,6 +80,7 @@ step() {
 
 step quick 260 env COURSE_MODE=quick "$PYTHON" -m coursehelpers lessons run $QUICK_LESSONS \
     --in-process --timeout "$LESSON_LIMIT_S" --stalls --out "$RESULTS/quick"
+step profile 60 "$PYTHON" benchmarks/profile_first_steps.py --out "$RESULTS/bench"
 step tests 100 env COURSE_MODE=quick "$PYTHON" -m pytest -q -rs -p no:cacheprovider $TESTS \
     --junitxml="$RESULTS/tests.xml"
 step loaders 70 "$PYTHON" benchmarks/bench_loader_efficiency.py $LOADER_ARGS --out "$RESULTS/bench"

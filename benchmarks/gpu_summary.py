@@ -59,6 +59,7 @@ def summarise(folder):
             'loader_efficiency': next((_json(p) for p in bench.glob('loader_efficiency_*.json')),
                                       None),
             'torch_compile': next((_json(p) for p in bench.glob('torch_compile_*.json')), None),
+            'first_steps': next((_json(p) for p in bench.glob('first_steps_*.json')), None),
             'projection': projection}
 
 

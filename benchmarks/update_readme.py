@@ -180,6 +180,11 @@ def gpu_table(run):
         lines.append(f"| unit tests ({dev}) | {t['tests']} run, {t['failures'] + t['errors']} "
                      f"failed, {t['skipped']} skipped"
                      f"{': ' + ', '.join(t['failed'][:5]) if t['failed'] else ''} |")
+    for r in (run.get('first_steps') or {}).get('policies', []):
+        if 'error' not in r:
+            lines.append(f"| autotune {r['policy']}: first / median training step, partial batch, "
+                         f"one image ({dev}) | {r['first_train_s']:.2f} / {r['median_train_s']:.3f}"
+                         f" s, {r['first_partial_batch_s']:.2f} s, {r['predict_one_s']:.2f} s |")
     for s in run['steps']:
         if s['status'] != 'ok':
             lines.append(f"| step {s['step']} ({dev}) | {s['status']} after {s['seconds']} s |")

@@ -83,10 +83,10 @@ def test_the_gpu_script_keeps_to_its_budget_and_its_summary_becomes_rows_marked_
                               'HOME': str(tmp_path)},
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.count('skipped,') == 6
+    assert run.stdout.count('skipped,') == 7
     summary = json.loads((results / 'gpu_run.json').read_text())
-    assert [s['step'] for s in summary['steps']] == ['quick', 'tests', 'loaders', 'before',
-                                                    'project', 'compile']
+    assert [s['step'] for s in summary['steps']] == ['quick', 'profile', 'tests', 'loaders',
+                                                    'before', 'project', 'compile']
     assert all(s['status'] == 'skipped' for s in summary['steps'])
     summary.update(device='NVIDIA H200, 139.8 GiB', device_type='cuda', date='2026-12-05',
                    lessons=[{'lesson': '01_dogs_cats', 'metric': 'notebook_seconds',
