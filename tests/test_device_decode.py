@@ -63,8 +63,8 @@ def test_batches_match_the_per_image_path(folder, monkeypatch, capsys):
     monkeypatch.setenv('COURSE_DEVICE_DECODE', '1')
     dls = ImageDataLoaders.from_folder(folder, size=48, bs=4, tfms=side_on_tfms)
     assert isinstance(dls.valid, DeviceJpegLoader) and not isinstance(plain.valid, DeviceJpegLoader)
-    x = torch.cat([b[0] for b in dls.valid])
-    y = torch.cat([b[1] for b in dls.valid])
+    x = torch.cat([b[0] for b in dls.valid]).cpu()          # made on the GPU where there is one
+    y = torch.cat([b[1] for b in dls.valid]).cpu()
     x0 = torch.cat([b[0] for b in plain.valid])
     assert torch.equal(y, plain.valid_ds.targets) and x.shape == x0.shape == (12, 3, 48, 48)
     # same pictures: JPEG decoders and resize filters differ by a few grey levels at most

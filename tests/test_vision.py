@@ -22,6 +22,13 @@ from coursehelpers.vision.show import show_batch
 matplotlib.use('Agg')
 
 
+@pytest.fixture(autouse=True)
+def per_image_loaders(monkeypatch):
+    """These tests read the per-image loaders of the CPU workers; on a GPU the folders are
+    decoded there instead, which tests/test_device_decode.py covers."""
+    monkeypatch.setenv('COURSE_DEVICE_DECODE', '0')
+
+
 def _img(path, mode='RGB', size=(40, 30), color=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.new(mode, size, color if color is not None else 0)
