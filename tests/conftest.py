@@ -20,12 +20,14 @@ class ArchiveServer:
     - `cut_first`: that many responses promise the whole body but send half and hang up;
     - `framing`: 'length' (Content-Length, the default), 'close' (no length: the body ends
       when the connection closes) or 'chunked' (a cut chunked body stops mid-chunk);
-    - `header_delay`: seconds between each byte of the status line and headers.
+    - `header_delay`: seconds between each byte of the status line and headers;
+    - `redirects`: name -> the Location a 302 for it sends.
     """
 
     def __init__(self):
         self.files, self.requests, self.cut_first = {}, [], 0
         self.framing, self.header_delay, self.content_type = 'length', 0, 'application/octet-stream'
+        self.redirects = {}                           # name -> Location of a 302
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,6 +41,12 @@ class ArchiveServer:
                 import time
                 name = self.path.lstrip('/')
                 server.requests.append((name, self.headers.get('Range')))
+                if name in server.redirects:
+                    self.send_response(302)
+                    self.send_header('Location', server.redirects[name])
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                    return
                 if name not in server.files:
                     self.send_error(404)
                     return

@@ -118,3 +118,20 @@ def test_data_list_names_every_checksum_and_its_source(data_root):
     assert by['dogscats', 'full']['checksum'] == 'md5:3e483c8d6ef2175e9d395a6027eb92b7'
     assert 'trusted on first use' in by['nietzsche', 'full']['checksum_from']
     assert all(src.size for v in DATASETS.values() for src in v.values() if src.checksum)
+
+
+def test_a_redirect_is_checked_by_check_url(server, tmp_path):
+    from coursehelpers.datasets.download import check_url
+    from coursehelpers.tools.web_images import SkipImage, download_image
+    server.redirects['x.tgz'] = 'file:///etc/passwd'
+    with pytest.raises(DataError, match="Refusing redirect from .* 'file:///etc/passwd'"):
+        download(f'{server.url}/x.tgz', tmp_path / 'x.tgz', retries=0)
+    server.redirects['p.jpg'] = 'file:///etc/passwd'
+    with pytest.raises(SkipImage, match='file:///etc/passwd'):
+        download_image(f'{server.url}/p.jpg', tmp_path)
+    server.files['ok.bin'] = b'ok'
+    server.redirects['moved.bin'] = f'{server.url}/ok.bin'
+    assert download(f'{server.url}/moved.bin', tmp_path / 'ok.bin').read_bytes() == b'ok'
+    for bad in ('ftp://x/y', 'http:///nohost', 'javascript:alert(1)'):
+        with pytest.raises(DataError, match='only http'):
+            check_url(bad)

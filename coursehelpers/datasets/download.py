@@ -25,12 +25,12 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 from tqdm.auto import tqdm
 
 __all__ = ['DataError', 'NetworkError', 'download', 'sha256sum', 'file_digests', 'safe_extract',
-           'check_url', 'check_member', 'disk_error', 'open_url', 'replace_folder']
+           'check_url', 'check_member', 'disk_error', 'open_url', 'replace_folder', 'CheckedRedirects']
 
 CHUNK = 1 << 20
 ALGORITHMS = ('md5', 'sha1', 'sha256')
@@ -72,15 +72,22 @@ def check_url(url, what='URL'):
     return url
 
 
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to a URL `check_url` accepts."""
+class CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL `check_url` accepts (an opener handler).
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        check_url(newurl, f'redirect from {req.full_url} to')
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    Used by `download` and `download_image`.
+    """
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        target = headers.get('Location') or headers.get('URI')
+        if target:
+            check_url(urljoin(req.full_url, target), f'redirect from {req.full_url} to')
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-_opener = urllib.request.build_opener(_CheckedRedirects)
+_opener = urllib.request.build_opener(CheckedRedirects)
 
 
 def open_url(req, timeout):
@@ -237,9 +244,10 @@ def download(url, dest, sha256=None, size=None, retries=3, timeout=60, checksum=
             time.sleep(min(2 ** attempt, 10) * 0.1)
         else:
             raise NetworkError(
-                f'Could not download {url}: {last_error}, {retries + 1} tries.\nThe partial file '
-                f'is kept at {part}; run the same command again to resume it. If it keeps '
-                'failing, check the internet connection (or set COURSE_DATA_MIRROR).')
+                f'Could not download {url}: {last_error} ({retries + 1} tries).\n'
+                + (f'The partial file is kept at {part}; run the same command again to resume it. '
+                   if part.exists() and part.stat().st_size else 'Run the same command again. ')
+                + 'If it keeps failing, check the internet connection (or set COURSE_DATA_MIRROR).')
     _verify(url, part, checksum, size)
     _validator_file(part).unlink(missing_ok=True)
     os.replace(part, dest)
