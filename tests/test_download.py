@@ -19,7 +19,8 @@ def unpublished(monkeypatch):
     import dataclasses
     for name, variants in registry.DATASETS.items():
         monkeypatch.setitem(registry.DATASETS, name, {
-            v: dataclasses.replace(src, checksum=None, size=None, checksum_from=None)
+            v: dataclasses.replace(src, **{f.name: None for f in dataclasses.fields(src)
+                                           if f.name in ('checksum', 'size', 'checksum_from')})
             for v, src in variants.items()})
 
 

@@ -2,6 +2,7 @@
 foreground. A real JupyterLab is started each time, through the real Makefile recipe (its
 setup step, which would install into the venv, is skipped with make -o)."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 
 
-def make_lab(tmp_path, timeout=90, **env):
+def make_lab(tmp_path, timeout=45, **env):
     """`make lab` with the venv running these tests; returns the finished process."""
     if not (VENV / 'bin' / 'jupyter').exists():
         pytest.skip(f'{VENV} has no jupyter')
@@ -23,10 +24,17 @@ def make_lab(tmp_path, timeout=90, **env):
     full = {'PATH': os.environ['PATH'], 'HOME': str(home), 'JUPYTER_RUNTIME_DIR': str(tmp_path / 'rt'),
             'JUPYTER_CONFIG_DIR': str(home / '.jupyter'), **env}
     port = full.pop('PORT')
-    return subprocess.run(['make', '-s', '-o', f'{VENV}/.installed', 'lab', f'VENV={VENV}',
-                           f'PORT={port}', *([f"HOST={full.pop('HOST')}"] if 'HOST' in full else [])],
-                          cwd=ROOT, env=full, capture_output=True, text=True, timeout=timeout,
-                          start_new_session=True)
+    host = [f"HOST={full.pop('HOST')}"] if 'HOST' in full else []
+    proc = subprocess.Popen(['make', '-s', '-o', f'{VENV}/.installed', 'lab', f'VENV={VENV}',
+                             f'PORT={port}', *host], cwd=ROOT, env=full, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:                 # still serving: stop it and everything it started
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f'make lab was still running after {timeout} s:\n{err[-2000:]}')
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def nothing_listens(port):
@@ -48,7 +56,7 @@ def test_make_lab_stops_a_server_that_answers_without_a_token(tmp_path):
 @pytest.mark.parametrize('host', ['0.0.0.0', '127.0.0.1.nip.io', '10.1.2.3'])
 def test_make_lab_refuses_a_non_loopback_host_without_a_password(tmp_path, host):
     port = free_port()
-    r = make_lab(tmp_path, PORT=str(port), HOST=host, timeout=60)
+    r = make_lab(tmp_path, PORT=str(port), HOST=host, timeout=30)
     assert r.returncode != 0
     assert f'refusing to listen on {host} without a Jupyter password' in r.stderr
     assert nothing_listens(port)
