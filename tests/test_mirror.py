@@ -59,7 +59,7 @@ def test_a_mirror_with_sums_copies_only_listed_files_and_no_links(mirror, data_r
     path = get_data('nietzsche')
     assert sorted(p.name for p in path.iterdir()) == ['nietzsche.txt']
     out = capsys.readouterr().out
-    assert 'checked against SHA256SUMS' in out and '1 links not followed' in out
+    assert 'checked against SHA256SUMS' in out and '1 link not followed' in out
     banner()
     assert 'UNCHECKED' not in capsys.readouterr().out
 

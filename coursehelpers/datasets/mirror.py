@@ -101,8 +101,9 @@ def copy_from_mirror(mirror, folder, dest):
         raise disk_error(e, dest) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    skipped = ''.join([f', {links} links not followed' if links else '',
+    skipped = ''.join([f', {links} link{"s" if links != 1 else ""} not followed' if links else '',
                        f', {unlisted} unlisted files not copied' if listing is not None and unlisted else ''])
     if listing is None:
         return f'mirror ({src}, copied, UNCHECKED: the mirror has no {SUMS}{skipped})'
-    return f'mirror ({src}, copied, {len(files)} files checked against {SUMS}{skipped})'
+    n = f'{len(files)} file{"s" if len(files) != 1 else ""}'
+    return f'mirror ({src}, copied, {n} checked against {SUMS}{skipped})'
