@@ -76,7 +76,7 @@ def check_ratings(ratings, user='userId', item='movieId', rating='rating'):
     >>> check_ratings(pd.DataFrame({'userId': [1], 'movieId': [2], 'rating': [float('nan')]}))
     Traceback (most recent call last):
     ...
-    ValueError: The ratings table has 1 row (for example [0]) with no rating in column 'rating' (NaN). Drop them with ratings.dropna(subset=['rating']) (or fill them), then build the loaders again.
+    ValueError: The ratings table has 1 row (for example [0]) with no rating in column 'rating' (NaN)...
 
     Used by `CollabDataLoaders.from_df` (lesson 05).
     """

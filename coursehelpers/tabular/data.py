@@ -141,7 +141,8 @@ def _check_target(df, y_name, name):
     bad = y.isna() | ~np.isfinite(y.fillna(0))
     if bad.any():
         rows = bad[bad].index.tolist()
-        raise ValueError(f'The {name} table has {len(rows):,} row{"s" if len(rows) != 1 else ""} (for example {rows[:5]}) whose '
+        n = f'{len(rows):,} row{"s" if len(rows) != 1 else ""}'
+        raise ValueError(f'The {name} table has {n} (for example {rows[:5]}) whose '
                          f'target {y_name!r} is missing, not a number or infinite. Drop or fix '
                          f'them (df.dropna(subset=[{y_name!r}])), then build the loaders again.')
 

@@ -174,7 +174,8 @@ def check_readable(paths):
             counts[name] = counts.get(name, 0) + n
         print(f'{sum(counts.values())} of {len(paths)} images are converted to 8-bit RGB when read: '
               + ', '.join(f'{n} {name}' for name, n in sorted(counts.items()))
-              + (' (high bit depths scaled, not clipped)' if any(m in HIGH_BIT_MODES for m in unusual) else ''))
+              + (' (high bit depths scaled, not clipped)'
+                 if any(m in HIGH_BIT_MODES for m in unusual) else ''))
     if bad:
         shown = '\n  '.join(str(p) for p in bad[:10])
         raise ImageError(f'{len(bad)} of {len(paths)} files cannot be opened as images:\n  {shown}'
