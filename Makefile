@@ -5,7 +5,6 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 STAMP  := $(VENV)/.installed
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test lessons bench results gpu-check gpu-test gpu-run gpu-project project clean
 
@@ -19,10 +18,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Start JupyterLab on the lessons, bound to $(HOST) with a token; the URL to open is printed.
+# Start JupyterLab on the lessons, bound to $(HOST) with a fresh token; the URL to open is printed.
+# The same start-up checks as setup/jupyter.sh (setup/lab_checks.sh): loopback only unless a
+# Jupyter password is set, and a server that answers without its token is stopped.
 lab: setup
-	$(BIN)/jupyter lab --no-browser $(ROOT_FLAG) --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) \
-		--ServerApp.root_dir='$(CURDIR)' --ServerApp.default_url=/lab/tree/nbs
+	COURSE_PYTHON='$(abspath $(BIN))/python' HOST='$(HOST)' PORT='$(PORT)' bash setup/jupyter.sh foreground
 
 # Every test in quick mode: unit tests, notebook hygiene, a real JupyterLab, and nbval over every lesson.
 test: setup

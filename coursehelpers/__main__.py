@@ -19,13 +19,18 @@ from .vision.models import FULL_MODE_ARCHS, WeightsError, fetch_weights
 
 def _data_list(args):
     rows = list_data()
-    print(f"{'name':<17}{'variant':<30}{'present':<9}{'size MB':>8}  folder / how it is made")
+    print(f"{'name':<17}{'variant':<30}{'present':<9}{'size MB':>8}  folder / how it is made / "
+          "source / verified against")
+    pad = ' ' * 64
     for r in rows:
         size = '' if r['size_mb'] is None else f"{r['size_mb']:.1f}"
         how = ('stand-in data, the metrics mean nothing (python -m coursehelpers data standin)'
                if r['standin'] else r['how'])
+        check = f"{r['checksum']}  ({r['checksum_from']})" if r['checksum'] else r['checksum_from']
         print(f"{r['name']:<17}{r['variant']:<30}{'yes' if r['present'] else 'no':<9}{size:>8}  "
-              f"{r['folder']}\n{'':<64}{how}\n{'':<64}{r['source']}")
+              f"{r['folder']}\n{pad}{how}\n{pad}{r['source']}\n{pad}checksum: {check}")
+        if r['origin']:
+            print(f"{pad}copy from: {r['origin']}")
 
 
 def _data_fetch(args):

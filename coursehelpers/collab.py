@@ -20,7 +20,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 from .training.learner import Learner
 from .training.loaders import DataLoaders
 
-__all__ = ['IdMap', 'CollabDataLoaders', 'DotProduct', 'EmbeddingDotBias', 'EmbeddingNN',
+__all__ = ['IdMap', 'check_ratings', 'CollabDataLoaders', 'DotProduct', 'EmbeddingDotBias', 'EmbeddingNN',
            'EmbeddingL2', 'collab_learner', 'predict_ratings', 'mse']
 
 
@@ -45,6 +45,10 @@ class IdMap:
     def encode(self, ids):
         """Raw ids -> a LongTensor of indices; an unknown id raises a KeyError that names it."""
         values = np.atleast_1d(np.asarray(ids)).tolist()
+        empty = [v for v in values if v is None or (isinstance(v, float) and v != v)]
+        if empty:
+            raise KeyError(f'{len(empty)} of the {self.name}s asked for are empty (NaN or None): '
+                           f'give a {self.name} id from the ratings the model was trained on.')
         unknown = [v for v in values if v not in self.index]
         if unknown:
             raise KeyError(f'Unknown {self.name} {unknown[:5]}: the model only knows the '
@@ -56,6 +60,59 @@ class IdMap:
         """Indices -> an array of raw ids."""
         return np.asarray(self.ids, dtype=object if isinstance(self.ids[0], str) else None)[
             np.asarray(idx)]
+
+
+def _rows(mask):
+    """'N rows (for example rows 3, 17)' for a boolean Series over a table's rows."""
+    idx = mask[mask].index.tolist()
+    return f'{len(idx):,} row{"s" if len(idx) != 1 else ""} (for example {idx[:5]})'
+
+
+def check_ratings(ratings, user='userId', item='movieId', rating='rating'):
+    """Return `ratings` with a numeric rating column, or raise ValueError naming the column,
+    how many rows are wrong and what to do: a missing column, an empty table, an empty
+    (NaN or blank) id, a missing, infinite or non-numeric rating. Nothing is dropped silently.
+
+    >>> check_ratings(pd.DataFrame({'userId': [1], 'movieId': [2], 'rating': [float('nan')]}))
+    Traceback (most recent call last):
+    ...
+    ValueError: The ratings table has 1 row (for example [0]) with no rating in column 'rating' (NaN)...
+
+    Used by `CollabDataLoaders.from_df` (lesson 05).
+    """
+    missing = [c for c in (user, item, rating) if c not in ratings.columns]
+    if missing:
+        raise ValueError(f'The ratings table has no column {missing}; it has '
+                         f'{list(ratings.columns)}. Pass user=, item=, rating= to name them.')
+    if len(ratings) == 0:
+        raise ValueError('The ratings table has no rows: check the file it was read from '
+                         '(and any filter applied to it) before building the loaders.')
+    for col in (user, item):
+        ids = ratings[col]
+        empty = ids.isna() | (ids.astype(str).str.strip() == '')
+        if empty.any():
+            raise ValueError(f'The ratings table has {_rows(empty)} with an empty id in column '
+                             f'{col!r}. Drop them with ratings.dropna(subset=[{col!r}]) (or fix '
+                             'them), then build the loaders again.')
+    raw = ratings[rating]
+    values = pd.to_numeric(raw, errors='coerce')
+    words = values.isna() & raw.notna()
+    if words.any():
+        first = raw[words].iloc[0]
+        raise ValueError(f'The ratings table has {_rows(words)} whose rating in column {rating!r} '
+                         f'is not a number (the first is {first!r}). Fix or drop them (for example '
+                         f'ratings[{rating!r}] = pd.to_numeric(ratings[{rating!r}], errors="coerce") '
+                         'then dropna), then build the loaders again.')
+    if values.isna().any():
+        raise ValueError(f'The ratings table has {_rows(values.isna())} with no rating in column '
+                         f'{rating!r} (NaN). Drop them with ratings.dropna(subset=[{rating!r}]) (or '
+                         'fill them), then build the loaders again.')
+    if not np.isfinite(values).all():
+        raise ValueError(f'The ratings table has {_rows(~np.isfinite(values))} with an infinite '
+                         f'rating in column {rating!r}. Fix or drop them, then build the loaders again.')
+    if values is not raw:
+        ratings = ratings.assign(**{rating: values})
+    return ratings
 
 
 def _batches(ds, bs, shuffle):
@@ -92,13 +149,10 @@ class CollabDataLoaders(DataLoaders):
 
         Used in lesson 05.
         """
-        missing = [c for c in (user, item, rating) if c not in ratings.columns]
-        if missing:
-            raise ValueError(f'The ratings table has no column {missing}; it has '
-                             f'{list(ratings.columns)}. Pass user=, item=, rating= to name them.')
+        ratings = check_ratings(ratings, user, item, rating)
         users, items = IdMap(ratings[user], 'user'), IdMap(ratings[item], 'item')
         u, i = users.encode(ratings[user].values), items.encode(ratings[item].values)
-        r = torch.tensor(ratings[rating].values, dtype=torch.float32)
+        r = torch.tensor(ratings[rating].to_numpy(dtype='float64'), dtype=torch.float32)
         order = torch.randperm(len(r), generator=torch.Generator().manual_seed(seed))
         n_valid = int(round(valid_pct * len(r)))
         valid_idx, train_idx = order[:n_valid].sort().values, order[n_valid:]

@@ -4,6 +4,7 @@
 #
 #     bash setup/jupyter.sh            # start (or show the running one)
 #     bash setup/jupyter.sh stop       # stop it
+#     bash setup/jupyter.sh foreground # run it here, without tmux, until Ctrl-C (`make lab`)
 #
 # It binds to 127.0.0.1 with a token: only someone on this machine, or at the other
 # end of your SSH tunnel, can reach it. The token is never disabled. Settings:
@@ -13,6 +14,8 @@
 set -euo pipefail
 # shellcheck source=setup/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=setup/lab_checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab_checks.sh"
 
 PORT=${PORT:-8888}
 HOST=${HOST:-127.0.0.1}
@@ -21,17 +24,6 @@ STATE="${XDG_STATE_HOME:-$HOME/.local/state}/coursehelpers"
 TOKEN_FILE="$STATE/jupyter-token"
 PORT_FILE="$STATE/jupyter-port"
 LOG="$STATE/jupyter.log"
-
-# A password set with `jupyter lab password` (or in a jupyter_server_config.py).
-has_password() {
-    local dir="${JUPYTER_CONFIG_DIR:-$HOME/.jupyter}"
-    "$PY" - "$dir/jupyter_server_config.json" <<'PYEOF' 2>/dev/null && return 0
-import json, sys
-cfg = json.load(open(sys.argv[1]))
-sys.exit(0 if cfg.get('IdentityProvider', cfg.get('ServerApp', {})).get('hashed_password') else 1)
-PYEOF
-    grep -Eqs "^[^#]*hashed_password *= *['\"][^'\"]+" "$dir/jupyter_server_config.py"
-}
 
 tell() {
     local token port
@@ -48,9 +40,14 @@ REMINDER: the machine bills until you stop it in the Paperspace console (or your
 EOF
 }
 
-command -v tmux >/dev/null || die "tmux is needed: sudo apt-get install -y tmux"
+MODE=${1:-start}
+case "$MODE" in
+    start|stop|foreground) ;;
+    *) die "unknown command '$1': use start (the default), stop or foreground" ;;
+esac
+[ "$MODE" = foreground ] || command -v tmux >/dev/null || die "tmux is needed: sudo apt-get install -y tmux"
 
-if [ "${1:-start}" = stop ]; then
+if [ "$MODE" = stop ]; then
     if tmux has-session -t "=$SESSION" 2>/dev/null; then
         tmux kill-session -t "=$SESSION"
         echo "stopped JupyterLab (tmux session '$SESSION')"
@@ -59,30 +56,43 @@ if [ "${1:-start}" = stop ]; then
     fi
     exit 0
 fi
-[ "${1:-start}" = start ] || die "unknown command '$1': use start (the default) or stop"
 
-PY=$(course_python)
+PY=${COURSE_PYTHON:-$(course_python)}
 [ -n "$PY" ] || die "no course environment found: run 'bash setup/paperspace.sh' (or 'make setup') first."
 
-case "$HOST" in
-    127.*|localhost|::1) ;;
-    *) has_password || die "refusing to listen on $HOST without a Jupyter password: anyone who
-finds the address could reach it. Use the SSH tunnel instead (the default, HOST=127.0.0.1),
-or first set a password with: $PY -m jupyter lab password" ;;
-esac
-case "$HOST" in
-    0.0.0.0|::|localhost) PROBE=127.0.0.1 ;;
-    *) PROBE=$HOST ;;
-esac
+check_host "$HOST"
+PROBE=$(probe_address "$HOST")
+
+ROOT_FLAG=()
+[ "$(id -u)" != 0 ] || ROOT_FLAG=(--allow-root)
+LAB_ARGS=(--no-browser "${ROOT_FLAG[@]}" --ServerApp.ip="$HOST" --ServerApp.port="$PORT"
+          --ServerApp.port_retries=0 --ServerApp.root_dir="$COURSE_ROOT"
+          --ServerApp.default_url=/lab/tree/nbs)
+
+if [ "$MODE" = foreground ]; then
+    # Here, until Ctrl-C: a fresh token for this run only, the same checks, then wait.
+    RUN_TOKEN=$(mktemp)
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(24))' >"$RUN_TOKEN")
+    JUPYTER_TOKEN=$(cat "$RUN_TOKEN") "$PY" -m jupyter lab "${LAB_ARGS[@]}" &
+    LAB_PID=$!
+    trap 'kill "$LAB_PID" 2>/dev/null; rm -f "$RUN_TOKEN"' EXIT
+    trap 'exit 130' INT TERM
+    set +e
+    await_lab "$PROBE" "$PORT" "$RUN_TOKEN" kill -0 "$LAB_PID"
+    status=$?
+    set -e
+    [ "$status" != 2 ] || die "$(tokenless_message)"
+    [ "$status" = 0 ] || die "JupyterLab did not start (its output is above)."
+    echo "JupyterLab is ready. Open: http://$PROBE:$PORT/lab?token=$(cat "$RUN_TOKEN")   (Ctrl-C stops it)"
+    wait "$LAB_PID"
+    exit $?
+fi
 
 if tmux has-session -t "=$SESSION" 2>/dev/null; then
     echo "JupyterLab is already running."
     tell
     exit 0
 fi
-
-ROOT_FLAG=()
-[ "$(id -u)" != 0 ] || ROOT_FLAG=(--allow-root)
 
 # A fresh token, readable by this user only; the command line never holds it.
 mkdir -p "$STATE"
@@ -91,32 +101,24 @@ mkdir -p "$STATE"
 echo "$PORT" >"$PORT_FILE"
 
 # shellcheck disable=SC2016  # $(cat ...) runs inside tmux, so the token is never on a command line
-printf -v cmd 'export COURSE_DATA=%q JUPYTER_TOKEN="$(cat %q)"; %q -m jupyter lab --no-browser' \
+printf -v cmd 'export COURSE_DATA=%q JUPYTER_TOKEN="$(cat %q)"; %q -m jupyter lab' \
     "$(default_data_root)" "$TOKEN_FILE" "$PY"
-for arg in "${ROOT_FLAG[@]}" --ServerApp.ip="$HOST" --ServerApp.port="$PORT" --ServerApp.port_retries=0 \
-           --ServerApp.root_dir="$COURSE_ROOT" --ServerApp.default_url=/lab/tree/nbs; do
+for arg in "${LAB_ARGS[@]}"; do
     printf -v cmd '%s %q' "$cmd" "$arg"
 done
 tmux new-session -d -s "$SESSION" -c "$COURSE_ROOT" "$cmd 2>&1 | tee -a $(printf %q "$LOG")"
 
-# Wait until the server answers with the token; then make sure it refuses a request
-# without one (a config file could have emptied it), and say how to reach it.
-for _ in $(seq 120); do
-    if curl --silent --fail --max-time 2 --header @- "http://$PROBE:$PORT/api/status" \
-            <<<"Authorization: token $(cat "$TOKEN_FILE")" >/dev/null 2>&1; then
-        code=$(curl --silent --max-time 5 --output /dev/null --write-out '%{http_code}' \
-                    "http://$PROBE:$PORT/api/contents" || true)
-        if [ "$code" != 403 ]; then
-            tmux kill-session -t "=$SESSION"
-            die "JupyterLab answered without a token (HTTP $code), so it was stopped. A Jupyter
-config file disables the token (look for 'token' in ${JUPYTER_CONFIG_DIR:-$HOME/.jupyter}); remove that line."
-        fi
-        tell
-        exit 0
-    fi
-    tmux has-session -t "=$SESSION" 2>/dev/null || break
-    sleep 0.5
-done
+# Wait until the server answers with the token; then make sure it refuses a request without
+# one (a config file could have emptied it), and say how to reach it.
+set +e
+await_lab "$PROBE" "$PORT" "$TOKEN_FILE" tmux has-session -t "=$SESSION"
+status=$?
+set -e
+if [ "$status" = 0 ]; then
+    tell
+    exit 0
+fi
 tmux kill-session -t "=$SESSION" 2>/dev/null || true
+[ "$status" != 2 ] || die "$(tokenless_message)"
 die "JupyterLab did not start. Its output ($LOG):
 $(tail -n 30 "$LOG")"

@@ -14,38 +14,84 @@ SHARED_DATA = (Path(os.environ['COURSE_DATA_MIRROR']).expanduser().resolve()
 
 
 class ArchiveServer:
-    """Serves `files` (name -> bytes) with Range support; can cut transfers short."""
+    """Serves `files` (name -> bytes) like a real web server: an ETag and Last-Modified per
+    file, Range and If-Range. It can misbehave on request:
+
+    - `cut_first`: that many responses promise the whole body but send half and hang up;
+    - `framing`: 'length' (Content-Length, the default), 'close' (no length: the body ends
+      when the connection closes) or 'chunked' (a cut chunked body stops mid-chunk);
+    - `header_delay`: seconds between each byte of the status line and headers;
+    - `redirects`: name -> the Location a 302 for it sends.
+    """
 
     def __init__(self):
         self.files, self.requests, self.cut_first = {}, [], 0
+        self.framing, self.header_delay, self.content_type = 'length', 0, 'application/octet-stream'
+        self.redirects = {}                           # name -> Location of a 302
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
             def log_message(self, *args):
                 pass
 
             def do_GET(self):
+                import hashlib
+                import time
                 name = self.path.lstrip('/')
                 server.requests.append((name, self.headers.get('Range')))
+                if name in server.redirects:
+                    self.send_response(302)
+                    self.send_header('Location', server.redirects[name])
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                    return
                 if name not in server.files:
                     self.send_error(404)
                     return
                 body, start = server.files[name], 0
-                rng = self.headers.get('Range')
-                if rng and rng.startswith('bytes='):
+                etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+                rng, if_range = self.headers.get('Range'), self.headers.get('If-Range')
+                if rng and rng.startswith('bytes=') and (if_range is None or if_range == etag):
                     start = int(rng[6:].split('-')[0])
-                    self.send_response(206)
-                    self.send_header('Content-Range', f'bytes {start}-{len(body) - 1}/{len(body)}')
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header('Content-Range', f'bytes */{len(body)}')
+                        self.send_header('Content-Length', '0')
+                        self.end_headers()
+                        return
+                    status = 206
                 else:
-                    self.send_response(200)
-                self.send_header('Content-Length', str(len(body) - start))
-                self.end_headers()
+                    status = 200
+                head = [f'HTTP/1.1 {status} {"Partial Content" if status == 206 else "OK"}',
+                        f'Content-Type: {server.content_type}', f'ETag: {etag}']
+                if status == 206:
+                    head.append(f'Content-Range: bytes {start}-{len(body) - 1}/{len(body)}')
+                if server.framing == 'length':
+                    head.append(f'Content-Length: {len(body) - start}')
+                elif server.framing == 'chunked':
+                    head.append('Transfer-Encoding: chunked')
+                head.append('Connection: close')
+                raw = ('\r\n'.join(head) + '\r\n\r\n').encode()
+                if server.header_delay:
+                    for i in range(len(raw)):
+                        self.wfile.write(raw[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.header_delay)
+                else:
+                    self.wfile.write(raw)
+                self.close_connection = True
                 chunk = body[start:]
-                if server.cut_first > 0:             # promise everything, send half, hang up
+                cut = server.cut_first > 0
+                if cut:                               # promise everything, send half, hang up
                     server.cut_first -= 1
                     chunk = chunk[:len(chunk) // 2]
-                    self.close_connection = True
-                self.wfile.write(chunk)
+                if server.framing == 'chunked':
+                    data = f'{len(body) - start:x}\r\n'.encode() + chunk
+                    self.wfile.write(data if cut else data + b'\r\n0\r\n\r\n')
+                else:
+                    self.wfile.write(chunk)
 
         self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'

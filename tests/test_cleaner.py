@@ -64,3 +64,11 @@ def test_the_widget_applies_choices_with_its_button(folder):
     assert cleaner.status.value.startswith('2 files moved')
     assert cleaner.dropdowns[0].disabled and not cleaner.dropdowns[1].disabled
     assert len(cleaner.apply()) == 0 and cleaner.status.value == 'Nothing to change.'
+
+
+@pytest.mark.parametrize('choice', ['../../outside', 'red/../../x', '..', '.deleted', ''])
+def test_a_choice_that_is_not_a_class_folder_moves_nothing(folder, choice):
+    a, b = folder / 'train/blue/blue0.png', folder / 'train/red/red1.png'
+    with pytest.raises(ValueError, match='is not a class name'):
+        move_files({a: 'red', b: choice})
+    assert a.is_file() and b.is_file()                      # checked before the first move

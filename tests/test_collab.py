@@ -81,3 +81,34 @@ def test_real_movielens_mapping(shared_data):
     assert len(dls.users) == 610 and len(dls.items) == 9724
     assert len(dls.valid.dataset) == round(0.2 * len(ratings))
     assert dls.items.decode(dls.items.encode([193609])).tolist() == [193609]
+
+
+@pytest.mark.parametrize('damage,column,words', [
+    (lambda df: df.assign(rating=df.rating.where(df.index % 10 != 3)), 'rating', 'no rating'),
+    (lambda df: df.assign(rating=df.rating.astype(object).where(df.index != 7, 'four')), 'rating',
+     "not a number (the first is 'four')"),
+    (lambda df: df.assign(userId=df.userId.astype(float).where(df.index != 5)), 'userId', 'empty id'),
+    (lambda df: df.assign(movieId=df.movieId.astype(str).where(df.index != 9, ' ')), 'movieId', 'empty id'),
+])
+def test_bad_ratings_are_refused_with_the_column_and_the_count(damage, column, words):
+    bad = damage(tiny_ratings())
+    with pytest.raises(ValueError) as e:
+        CollabDataLoaders.from_df(bad)
+    msg = str(e.value)
+    assert repr(column) in msg and words in msg and 'then build the loaders again' in msg
+    n = 10 if column == 'rating' and words == 'no rating' else 1
+    assert f'has {n} row' in msg
+
+
+def test_nan_ratings_never_reach_y_range():
+    bad = tiny_ratings()
+    bad.loc[3, 'rating'] = float('nan')
+    with pytest.raises(ValueError, match=r"1 row \(for example \[3\]\) with no rating"):
+        CollabDataLoaders.from_df(bad)                      # before: y_range (nan, nan), NaN loss
+
+
+def test_an_empty_table_and_an_empty_id_at_prediction_say_so():
+    with pytest.raises(ValueError, match='no rows'):
+        CollabDataLoaders.from_df(tiny_ratings().iloc[:0])
+    with pytest.raises(KeyError, match='empty'):
+        IdMap([1, 2], 'user').encode([float('nan')])

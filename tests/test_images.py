@@ -118,3 +118,14 @@ def test_read_urls_skips_blanks_and_comments(tmp_path):
     f = tmp_path / 'urls.txt'
     f.write_bytes(b'# my bears\nhttp://a/1.jpg\n\n  http://b/2.png  \n# done\n\xff\n')
     assert read_urls(f) == ['http://a/1.jpg', 'http://b/2.png', '\ufffd']
+
+
+def test_headers_sent_a_byte_at_a_time_do_not_outlast_the_deadline(server, tmp_path):
+    from coursehelpers.tools.web_images import SkipImage, download_image
+    server.files['drip.jpg'] = GOOD
+    server.content_type, server.header_delay = 'image/jpeg', 0.05      # ~150 bytes: 7 s of headers
+    start = time.monotonic()
+    with pytest.raises(SkipImage, match='took longer than 1 s'):
+        download_image(f'{server.url}/drip.jpg', tmp_path, timeout=1)
+    assert time.monotonic() - start < 2.5
+    assert not list(tmp_path.iterdir())

@@ -448,3 +448,20 @@ def test_keep_bn_stats_leaves_the_body_statistics_and_trains_the_rest(tmp_path):
     assert all(torch.equal(m.running_mean, s) for m, s in zip(body, stats))
     assert not any(torch.equal(m.running_mean, s) for m, s in zip(head, stats[len(body):]))
     assert any(not torch.equal(m.weight, w) for m, w in zip(body, weights))    # scale still trains
+
+
+class Pickled:
+    """A class in a checkpoint: loading it would need pickle, which can run code."""
+
+
+def test_a_pickled_or_damaged_checkpoint_is_refused_with_what_to_do(tmp_path):
+    from coursehelpers.training.checkpoint import load_checkpoint
+    model = nn.Linear(2, 1)
+    torch.save({'model': model.state_dict(), 'extra': Pickled()}, tmp_path / 'pickled.pth')
+    with pytest.raises(ValueError, match='pickled Python objects') as e:
+        load_checkpoint(tmp_path / 'pickled.pth', model)
+    assert 'weights_only=False' not in str(e.value) and 'state_dict' in str(e.value)
+    torch.save(model.state_dict(), tmp_path / 'good.pth')
+    (tmp_path / 'cut.pth').write_bytes((tmp_path / 'good.pth').read_bytes()[:200])
+    with pytest.raises(ValueError, match='cut short, damaged'):
+        load_checkpoint(tmp_path / 'cut.pth', model)

@@ -225,3 +225,13 @@ def test_real_rossmann_joins_match(shared_data):
     assert weather.State.notna().all()
     with pytest.raises(ValueError, match='rows found no match'):
         join_df(train.assign(Store=train.Store + 5000), store, 'Store')
+
+
+def test_tabular_loaders_refuse_an_empty_table_and_nan_targets():
+    from coursehelpers.tabular.data import TabularProc, tabular_dls
+    df = pd.DataFrame({'a': ['x', 'y'] * 5, 'b': range(10), 'Sales': [1.0] * 9 + [float('nan')]})
+    proc = TabularProc(['a'], ['b']).fit(df)
+    with pytest.raises(ValueError, match=r"1 row \(for example \[9\]\) whose target 'Sales'"):
+        tabular_dls(proc, df, df.iloc[:3], 'Sales')
+    with pytest.raises(ValueError, match='validation table has no rows'):
+        tabular_dls(proc, df.iloc[:9], df.iloc[:0], 'Sales')

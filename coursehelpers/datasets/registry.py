@@ -17,18 +17,19 @@ by `download.py`; Kaggle competitions by `kaggle.py`.
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from ..env.modes import get_mode
 from ..env.paths import STANDIN_WARNING, data_root, mirror_root, standin_info
-from .download import DataError, NetworkError, download, safe_extract, sha256sum
+from .download import (DataError, NetworkError, check_url, disk_error, download, file_digests,
+                       replace_folder, safe_extract, sha256sum)
 from .kaggle import kaggle_fetch
+from .mirror import copy_from_mirror
 
 __all__ = ['DATASETS', 'Source', 'DataError', 'source', 'missing_paths', 'resolve_url',
-           'get_data', 'list_data', 'data_used', 'CUTS']
+           'expected_checksum', 'get_data', 'list_data', 'data_used', 'CUTS']
 
 # name -> {'variant', 'path', 'origin'} for every data set resolved in this process
 _used = {}
@@ -36,14 +37,30 @@ _used = {}
 
 FASTAI = 'https://s3.amazonaws.com/fast-ai-sample/'
 
+# Published checksums. fast.ai lists the size and MD5 of each of its archives in
+# fastai/fastai, fastai/data/checks.txt; TensorFlow Datasets lists size and sha256 of the
+# aclImdb and MovieLens archives in tensorflow/datasets,
+# tensorflow_datasets/datasets/imdb_reviews/checksums.tsv and
+# tensorflow_datasets/url_checksums/movielens.txt. The Rossmann archive (files.fast.ai,
+# part 2) and nietzsche.txt appear in no such list: they are trusted on first use.
+FASTAI_LIST = ('fast.ai archive list (fastai/fastai, fastai/data/checks.txt @ 29be53d)')
+TFDS_IMDB = ('TensorFlow Datasets (tensorflow/datasets, '
+             'tensorflow_datasets/datasets/imdb_reviews/checksums.tsv @ 90b6623)')
+TFDS_MOVIELENS = ('TensorFlow Datasets (tensorflow/datasets, '
+                  'tensorflow_datasets/url_checksums/movielens.txt @ 1c076ac)')
+DOGSCATS = dict(checksum='md5:3e483c8d6ef2175e9d395a6027eb92b7', size=839_285_364,
+                checksum_from=FASTAI_LIST)
+
 
 @dataclass(frozen=True)
 class Source:
     """One variant of a data set: where it comes from and how it must look on disk.
 
-    `url` is an https URL or `kaggle:COMPETITION`; `sha256`/`size` are known
-    values or None (then the hash is recorded at the first download and checked
-    on every later one). `folder` is its place under the data root and in the
+    `url` is an https URL or `kaggle:COMPETITION`; `checksum` ('md5:HEX', 'sha256:HEX') and
+    `size` are the values its publisher or a well-known listing publishes, and `checksum_from`
+    says where they come from. Without one, the sha256 of the first download is recorded, once
+    the archive unpacked with the expected layout, and checked on every later download
+    ("trusted on first use"). `folder` is its place under the data root and in the
     mirror; `layout` lists paths that must exist inside it; `how` says in words
     how the variant is made. `cut` names a function in `CUTS` that cuts a
     sample out of the unpacked upstream archive.
@@ -52,8 +69,9 @@ class Source:
     folder: str
     layout: tuple
     how: str
-    sha256: str = None
+    checksum: str = None
     size: int = None
+    checksum_from: str = None
     cut: str = None
     rename: dict = field(default_factory=dict)
 
@@ -62,11 +80,11 @@ DATASETS = {
     'dogscats': {
         'full': Source(FASTAI + 'dogscats.tgz', 'full/dogscats',
                        ('train/cats', 'train/dogs', 'valid/cats', 'valid/dogs'),
-                       'fast.ai mirror of Kaggle dogs vs cats (about 840 MB)'),
+                       'fast.ai mirror of Kaggle dogs vs cats (about 840 MB)', **DOGSCATS),
         'sample': Source(FASTAI + 'dogscats.tgz', 'dogscats',
                          ('train/cats', 'train/dogs', 'valid/cats', 'valid/dogs'),
                          'cut from the full archive: first 150 train and 50 valid images per class',
-                         cut='dogscats'),
+                         cut='dogscats', **DOGSCATS),
     },
     'planet': {
         'full': Source('kaggle:planet-understanding-the-amazon-from-space', 'full/planet',
@@ -74,7 +92,9 @@ DATASETS = {
                        'Kaggle competition files train-jpg and train_v2.csv (needs a Kaggle account)'),
         'sample': Source(FASTAI + 'planet_sample.tgz', 'planet', ('train-jpg', 'train_v2.csv'),
                          'upstream fast.ai planet_sample, renamed to the Kaggle layout',
-                         rename={'train': 'train-jpg', 'labels.csv': 'train_v2.csv'}),
+                         rename={'train': 'train-jpg', 'labels.csv': 'train_v2.csv'},
+                         checksum='md5:8bfb174b3162f07fbde09b54555bdb00', size=15_523_994,
+                         checksum_from=FASTAI_LIST),
     },
     'rossmann': {
         'full': Source('https://files.fast.ai/part2/lesson14/rossmann.tgz', 'full/rossmann',
@@ -90,14 +110,20 @@ DATASETS = {
     'imdb': {
         'full': Source('https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz', 'full/imdb',
                        ('train/pos', 'train/neg', 'train/unsup', 'test/pos', 'test/neg'),
-                       'Stanford aclImdb v1: 25k train, 25k test, 50k unlabelled reviews'),
+                       'Stanford aclImdb v1: 25k train, 25k test, 50k unlabelled reviews',
+                       checksum='sha256:c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe',
+                       size=84_125_825, checksum_from=TFDS_IMDB),
         'sample': Source(FASTAI + 'imdb_sample.tgz', 'imdb_sample', ('texts.csv',),
-                         'upstream fast.ai imdb_sample: 1,000 reviews'),
+                         'upstream fast.ai imdb_sample: 1,000 reviews',
+                         checksum='md5:0842e61a9867caa2e6fbdb14fa703d61', size=571_827,
+                         checksum_from=FASTAI_LIST),
     },
     'ml-latest-small': {
         'full': Source('https://files.grouplens.org/datasets/movielens/ml-latest-small.zip',
                        'ml-latest-small', ('ratings.csv', 'movies.csv'),
-                       'GroupLens ml-latest-small: 100,836 ratings (the same files in both modes)'),
+                       'GroupLens ml-latest-small: 100,836 ratings (the same files in both modes)',
+                       checksum='sha256:696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436',
+                       size=978_202, checksum_from=TFDS_MOVIELENS),
     },
     'nietzsche': {
         'full': Source('https://s3.amazonaws.com/text-datasets/nietzsche.txt', 'nietzsche',
@@ -196,6 +222,8 @@ def get_data(name, variant=None, verbose=True):
         origin = found
     else:
         origin = _from_network(name, variant, src, dest, tried)
+    if not standin and not origin.startswith('data root'):
+        _note_origin(root, src.folder, origin)
     _used[name] = {'variant': variant, 'path': str(dest), 'origin': origin,
                    'standin': standin is not None}
     if verbose:
@@ -203,37 +231,6 @@ def get_data(name, variant=None, verbose=True):
         if standin:
             print(f'  {STANDIN_WARNING.upper()}: generated by `data standin`, not the real data.')
     return dest
-
-
-def _copy_tree(src, dest):
-    """Copy the folder `src` to `dest` via a temporary sibling; files come out writable."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
-    try:
-        shutil.copytree(src, tmp, dirs_exist_ok=True, copy_function=shutil.copyfile)
-        for d, _, files in os.walk(tmp):
-            os.chmod(d, 0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _verify_against_sums(mirror, folder, copied):
-    """Check the copied files against the mirror's SHA256SUMS, when it has one."""
-    sums = mirror / 'SHA256SUMS'
-    if not sums.exists():
-        return
-    prefix = f'./{folder}/'
-    for line in sums.read_text().splitlines():
-        digest, _, rel = line.partition('  ')
-        if rel.startswith(prefix):
-            f = copied / rel[len(prefix):]
-            if not f.exists() or sha256sum(f) != digest:
-                shutil.rmtree(copied, ignore_errors=True)
-                raise DataError(f'The mirror copy of {rel} does not match {sums}: the mirror is '
-                                'damaged. Nothing was kept; fix or unset COURSE_DATA_MIRROR.')
 
 
 def _from_mirror(src, dest, tried):
@@ -247,32 +244,68 @@ def _from_mirror(src, dest, tried):
     if missing:
         tried.append(f'mirror {folder}: missing {", ".join(missing)}')
         return None
-    _copy_tree(folder, dest)
-    _verify_against_sums(mirror, src.folder, dest)
-    return f'mirror ({folder}, copied)'
+    return copy_from_mirror(mirror, src.folder, dest)
 
 
-def _hash_book(root):
-    """The file where sha256s of first downloads are recorded, and its contents."""
-    book = root / '.downloads' / 'sha256.json'
-    return book, (json.loads(book.read_text()) if book.exists() else {})
+def _book(root, name):
+    """A small JSON record under `root/.downloads`: its path and contents."""
+    book = root / '.downloads' / name
+    try:
+        return book, (json.loads(book.read_text()) if book.exists() else {})
+    except ValueError:
+        return book, {}
+
+
+def _write_book(book, contents):
+    try:
+        book.parent.mkdir(parents=True, exist_ok=True)
+        tmp = book.with_name(book.name + '.tmp')
+        tmp.write_text(json.dumps(contents, indent=1, sort_keys=True))
+        os.replace(tmp, book)
+    except OSError as e:
+        raise disk_error(e, book) from None
+
+
+def expected_checksum(src, url, root=None):
+    """(checksum, where it comes from) a download of `src` must match: the published one,
+    else the sha256 recorded at its first good download, else (None, why none)."""
+    if src.checksum:
+        return src.checksum, src.checksum_from
+    if src.url.startswith('kaggle:'):
+        return None, 'no published checksum: the Kaggle API client checks its own transfer'
+    recorded = _book(root or data_root(), 'sha256.json')[1].get(url)
+    if recorded:
+        return f'sha256:{recorded}', 'no published checksum: trusted on first use (recorded)'
+    return None, 'no published checksum: trusted on first use (nothing recorded yet)'
 
 
 def _download_verified(url, root, src):
-    """Download `url` into `root/.downloads`, checked against the known or recorded sha256."""
-    book, known = _hash_book(root)
-    expected = src.sha256 or known.get(url)
-    archive = root / '.downloads' / Path(url).name
-    if archive.exists() and expected and sha256sum(archive) != expected:
-        archive.unlink()                        # a damaged cached archive: fetch it again
+    """Download `url` into `root/.downloads`, checked against the published or recorded
+    checksum. A cached archive that fails it is deleted and fetched again."""
+    expected, _ = expected_checksum(src, url, root)
+    archive = root / '.downloads' / Path(urlparse(url).path).name
+    if archive.exists() and (expected is None or not _matches(archive, expected, src.size)):
+        archive.unlink()                        # unverifiable or damaged cached archive: refetch
     if not archive.exists():
-        download(url, archive, sha256=expected, size=src.size)
-    if expected is None:
-        known[url] = sha256sum(archive)
-        book.write_text(json.dumps(known, indent=1, sort_keys=True))
-        print(f'  no published sha256 for {Path(url).name}: recorded {known[url][:16]}... '
-              f'in {book}; later downloads must match it')
+        download(url, archive, size=src.size, checksum=expected)
     return archive
+
+
+def _matches(path, checksum, size):
+    algo, _, hexdigest = checksum.partition(':')
+    return (size is None or path.stat().st_size == size) and file_digests(path, (algo,))[algo] == hexdigest
+
+
+def _record(root, url, archive, src):
+    """Record the sha256 of a download that unpacked with the expected layout: the reference
+    later downloads of an unpublished source must match, and a record for the others."""
+    book, known = _book(root, 'sha256.json')
+    digest = sha256sum(archive)
+    if not src.checksum and url not in known:
+        print(f'  no published checksum for {archive.name}: it unpacked with the expected layout, '
+              f'so its sha256 {digest[:16]}... is recorded in {book}; later downloads must match it')
+    known[url] = digest
+    _write_book(book, known)
 
 
 def _content_root(folder):
@@ -282,23 +315,33 @@ def _content_root(folder):
 
 
 def _unpack_into(archive, src, dest):
-    """Unpack (or place) the downloaded file, then cut or rename it into `dest`."""
+    """Unpack (or place) the downloaded file, cut or rename it, check its layout, and only
+    then put it at `dest`. A damaged archive or a wrong layout deletes the archive."""
     staging = dest.parent / f'.{dest.name}.staging'
-    if archive.suffix in ('.txt', '.csv'):
-        staging.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(archive, staging / archive.name)
-        content = staging
-    else:
-        content = _content_root(safe_extract(archive, staging))
+    shutil.rmtree(staging, ignore_errors=True)
     try:
+        if archive.suffix in ('.txt', '.csv'):
+            staging.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(archive, staging / archive.name)
+            content = staging
+        else:
+            content = _content_root(safe_extract(archive, staging))
         if src.cut:
             content = CUTS[src.cut](content, staging.with_suffix('.cut'))
         for old, new in src.rename.items():
             if (content / old).exists():
                 os.replace(content / old, content / new)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(content, dest)
+        missing = missing_paths(content, src.layout)
+        if missing:
+            raise DataError(f'{archive.name} unpacked, but it lacks {", ".join(missing)}: the '
+                            'upstream archive changed layout (or is the wrong file). Please report it.')
+        replace_folder(content, dest)
+    except DataError as e:
+        archive.unlink(missing_ok=True)
+        raise DataError(f'{e}\nThe downloaded {archive} was deleted, not kept as the reference; '
+                        'run the same command again to fetch it anew.') from None
+    except OSError as e:
+        raise disk_error(e, dest) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(staging.with_suffix('.cut'), ignore_errors=True)
@@ -310,7 +353,7 @@ def _from_network(name, variant, src, dest, tried):
     if src.url.startswith('kaggle:'):
         kaggle_fetch(src.url.split(':', 1)[1], dest, src.layout)
         return f'Kaggle ({src.url})'
-    url = resolve_url(src.url)
+    url = check_url(resolve_url(src.url))
     try:
         archive = _download_verified(url, root, src)
     except NetworkError as e:
@@ -320,21 +363,28 @@ def _from_network(name, variant, src, dest, tried):
             f'  1. data root {dest}: missing or incomplete (expected {", ".join(src.layout)});'
             ' set COURSE_DATA to the folder that holds it\n'
             f'  2. {tried[0]}; set COURSE_DATA_MIRROR to a folder laid out like the course samples\n'
-            f'  3. {tried[-1]}\n   check the internet connection and run again.') from None
+            f'  3. {tried[-1]}') from None
     _unpack_into(archive, src, dest)
-    missing = missing_paths(dest, src.layout)
-    if missing:
-        raise DataError(f'{archive.name} unpacked to {dest} but it lacks {", ".join(missing)}: '
-                        'the upstream archive changed layout. Please report it.')
-    return f'network ({url})'
+    _record(root, url, archive, src)
+    return f'network ({url}, {"matches its published checksum" if src.checksum else "no published checksum"})'
+
+
+def _note_origin(root, folder, origin):
+    """Remember where the copy in `folder` came from (shown by `list_data`)."""
+    book, origins = _book(root, 'origins.json')
+    origins[folder] = origin
+    _write_book(book, origins)
 
 
 def list_data():
-    """A table (list of dicts) of every data set and variant: size, how made, present or not.
+    """A table (list of dicts) of every data set and variant: size, how made, present or not,
+    the checksum a download is verified against and where it comes from, and where the copy
+    in the data root came from (a mirror copy without SHA256SUMS says UNCHECKED).
 
     Used in lesson 00 and by `python -m coursehelpers data list`.
     """
     root, rows = data_root(), []
+    origins = _book(root, 'origins.json')[1]
     for name, variants in DATASETS.items():
         for variant, src in variants.items():
             folder = root / src.folder
@@ -342,10 +392,13 @@ def list_data():
             size = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) if present else None
             standin = standin_info(folder) if present else None
             kind = f' (STAND-IN, scale {standin.get("scale")})' if standin else ''
+            checksum, checksum_from = expected_checksum(src, resolve_url(src.url), root)
             rows.append({'name': name, 'variant': variant + (' (both modes)' if len(variants) == 1 else kind),
                          'standin': standin is not None,
                          'present': present, 'size_mb': None if size is None else round(size / 2**20, 1),
-                         'folder': str(folder), 'source': src.url, 'how': src.how})
+                         'folder': str(folder), 'source': src.url, 'how': src.how,
+                         'checksum': checksum, 'checksum_from': checksum_from,
+                         'origin': origins.get(src.folder) if present else None})
     return rows
 
 

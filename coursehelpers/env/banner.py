@@ -36,7 +36,9 @@ def banner(seed=None):
         lines.append(f"no GPU    {reason}")
     mirror = mirror_root()
     lines += [
-        f"data      {data_root()}" + (f'  (mirror: {mirror})' if mirror else ''),
+        f"data      {data_root()}" + (f'  (mirror: {mirror}, ' + (
+            'copies checked against its SHA256SUMS)' if (mirror / 'SHA256SUMS').is_file()
+            else 'UNCHECKED: it has no SHA256SUMS, copies are trusted as they are)') if mirror else ''),
         f"versions  python {platform.python_version()}, torch {torch.__version__}, "
         f"torchvision {torchvision.__version__}, coursehelpers {__version__}",
     ]

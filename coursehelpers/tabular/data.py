@@ -130,6 +130,23 @@ def time_split(dates, n_days, end=None):
     return mask
 
 
+def _check_target(df, y_name, name):
+    """Raise ValueError naming the column, the row count and what to do when the `name` table
+    is empty or its target is missing, non-numeric, NaN or infinite (nothing is dropped)."""
+    if len(df) == 0:
+        raise ValueError(f'The {name} table has no rows: check how it was read and split.')
+    if y_name not in df.columns:
+        raise KeyError(f'The {name} table has no target column {y_name!r}; it has {list(df.columns)[:20]}.')
+    y = pd.to_numeric(df[y_name], errors='coerce')
+    bad = y.isna() | ~np.isfinite(y.fillna(0))
+    if bad.any():
+        rows = bad[bad].index.tolist()
+        n = f'{len(rows):,} row{"s" if len(rows) != 1 else ""}'
+        raise ValueError(f'The {name} table has {n} (for example {rows[:5]}) whose '
+                         f'target {y_name!r} is missing, not a number or infinite. Drop or fix '
+                         f'them (df.dropna(subset=[{y_name!r}])), then build the loaders again.')
+
+
 def tabular_dls(proc, train_df, valid_df, y_name, test_df=None, bs=128):
     """DataLoaders whose batches are `(x_cat, x_cont, y)`, from frames and a fitted `proc`.
 
@@ -140,6 +157,9 @@ def tabular_dls(proc, train_df, valid_df, y_name, test_df=None, bs=128):
 
     Used in lesson 03.
     """
+    for name, df in (('training', train_df), ('validation', valid_df)):
+        _check_target(df, y_name, name)
+
     def dataset(df, with_y=True):
         cats, conts = proc.transform(df)
         y = df[y_name].to_numpy('float32') if with_y else np.zeros(len(df), 'float32')

@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..env.device import autocast
-from ..training.checkpoint import check_same_architecture
+from ..training.checkpoint import check_same_architecture, load_tensors
 from ..training.loop_timing import loop_batches
 from .data import BOS, PAD, UNK, detokenize, tokenize
 
@@ -302,7 +302,7 @@ def load_encoder(model, file, vocab=None):
                                 f'{found or "none"}). Save one first with '
                                 'save_encoder(model, vocab, file).')
     _check_vocab(json.loads(meta_file.read_text())['itos'], model, vocab, weights, meta_file)
-    state = torch.load(weights, map_location=next(model.parameters()).device, weights_only=True)
+    state = load_tensors(weights, next(model.parameters()).device)
     check_same_architecture(weights, state, model.encoder)
     model.encoder.load_state_dict(state)
     return model

@@ -23,7 +23,7 @@ import torch
 from ..vision.files import thumbnail_png
 from .interpret import top_losses
 
-__all__ = ['KEEP', 'DELETE', 'most_suspicious', 'move_files', 'ImageCleaner']
+__all__ = ['KEEP', 'DELETE', 'most_suspicious', 'cleaner_target', 'move_files', 'ImageCleaner']
 
 KEEP, DELETE = '<keep>', '<delete>'
 
@@ -71,6 +71,22 @@ def _free_name(target):
     return candidate
 
 
+def cleaner_target(path, choice):
+    """Where `move_files` puts `path` for `choice` (DELETE or a class name). The one check of a
+    cleaner choice: a class name must be one plain folder name (no `/`, `..`, hidden name),
+    so a choice can only move a file between the class folders of its split.
+    """
+    path = Path(path)
+    if choice == DELETE:
+        return _trash_for(path)
+    name = str(choice)
+    if (not name or name in ('.', '..') or name.startswith('.') or '/' in name or '\\' in name
+            or '\0' in name):
+        raise ValueError(f'{choice!r} is not a class name for {path}: a choice is DELETE or the '
+                         f'name of one class folder (like those in {path.parent.parent}).')
+    return path.parent.parent / name / path.name
+
+
 def move_files(changes):
     """Apply `{path: DELETE or a class name}`: move each file; return a table of the moves.
 
@@ -83,15 +99,14 @@ def move_files(changes):
     Used by `ImageCleaner.apply` (lesson 07).
     """
     rows = []
+    changes = {Path(p): c for p, c in changes.items() if c != KEEP and c != Path(p).parent.name}
+    for path, choice in changes.items():          # every choice checked before anything moves
+        cleaner_target(path, choice)
     for path, choice in changes.items():
-        path = Path(path)
-        if choice == KEEP or choice == path.parent.name:
-            continue
         if not path.is_file():
             raise FileNotFoundError(f'{path} is gone: was it moved already? Rebuild the cleaner '
                                     'from fresh predictions.')
-        target = _trash_for(path) if choice == DELETE else path.parent.parent / choice / path.name
-        target = _free_name(target)
+        target = _free_name(cleaner_target(path, choice))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), str(target))
         rows.append((str(path), 'deleted' if choice == DELETE else f'relabelled {choice}',

@@ -10,8 +10,14 @@ only after it decoded as an image, and returns a table saying what happened to e
 
 Used in lesson 07.
 """
+import contextlib
+import functools
 import hashlib
+import http.client
 import os
+import socket
+import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..datasets.download import CheckedRedirects, DataError, check_url
 from ..vision.files import IMAGE_EXTENSIONS, ImageError, open_image
 
 __all__ = ['download_image', 'download_images', 'read_urls']
@@ -41,14 +48,69 @@ def read_urls(file):
     return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith('#')]
 
 
+class _Deadline:
+    """An HTTP(S) connection whose socket is shut down at `deadline` (time.monotonic()), so a
+    server that sends its headers, or its body, a byte at a time cannot hold it longer."""
+
+    def __init__(self, *args, deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline, self.expired, self.timer = deadline, False, None
+
+    def connect(self):
+        super().connect()
+        self.timer = threading.Timer(max(self.deadline - time.monotonic(), 0) + 0.05, self.expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def expire(self):
+        self.expired = True
+        with contextlib.suppress(OSError, AttributeError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        if self.timer is not None:
+            self.timer.cancel()
+        super().close()
+
+
+class _DeadlineHTTP(_Deadline, http.client.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPS(_Deadline, http.client.HTTPSConnection):
+    pass
+
+
+def _opener(deadline):
+    """An opener whose connections all end at `deadline`, redirects checked by `check_url`."""
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(functools.partial(_DeadlineHTTP, deadline=deadline), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(functools.partial(_DeadlineHTTPS, deadline=deadline), req,
+                                context=ssl.create_default_context())
+
+    return urllib.request.build_opener(HTTP, HTTPS, CheckedRedirects)
+
+
 def _fetch(url, timeout, max_bytes):
-    """The body of `url`, refusing non-images, bodies over `max_bytes` and slow servers."""
-    if not url.lower().startswith(('http://', 'https://')):
-        raise SkipImage('not an http(s) URL')
+    """The body of `url`, refusing non-images, bodies over `max_bytes` and slow servers.
+
+    `timeout` is the whole request's deadline, from the first byte sent: connecting, the
+    headers and the body together.
+    """
+    try:
+        check_url(url)
+    except DataError:
+        raise SkipImage('not an http(s) URL') from None
     deadline = time.monotonic() + timeout
     req = urllib.request.Request(url, headers={'User-Agent': USER_AGENT})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with _opener(deadline).open(req, timeout=timeout) as r:
+            if time.monotonic() > deadline:             # headers cut short by the deadline
+                raise SkipImage(f'took longer than {timeout} s')
             kind = r.headers.get_content_type()
             if not kind.startswith('image/'):
                 raise SkipImage(f'served {kind}, not an image')
@@ -63,13 +125,19 @@ def _fetch(url, timeout, max_bytes):
                 if time.monotonic() > deadline:
                     raise SkipImage(f'took longer than {timeout} s')
                 chunks.append(chunk)
+            if time.monotonic() > deadline:             # the deadline cut the body short
+                raise SkipImage(f'took longer than {timeout} s')
             return b''.join(chunks), kind
     except urllib.error.HTTPError as e:
         raise SkipImage(f'HTTP {e.code} {e.reason}') from None
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
+    except DataError as e:                             # a redirect to a URL check_url refuses
+        raise SkipImage(str(e)) from None
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as e:
         reason = getattr(e, 'reason', e)
         if isinstance(reason, TimeoutError) or 'timed out' in str(reason):
             raise SkipImage(f'no answer within {timeout} s') from None
+        if time.monotonic() > deadline:
+            raise SkipImage(f'took longer than {timeout} s') from None
         raise SkipImage(f'network error: {reason}') from None
 
 

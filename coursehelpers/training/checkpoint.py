@@ -8,12 +8,13 @@ with `torch.load(..., weights_only=True)`, which cannot run code from the file.
 """
 import copy
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
 import torch
 
-__all__ = ['FORMAT', 'model_signature', 'save_checkpoint', 'load_checkpoint',
+__all__ = ['FORMAT', 'model_signature', 'save_checkpoint', 'load_checkpoint', 'load_tensors',
            'check_same_architecture', 'check_same_groups', 'signature_mismatches', 'snapshot',
            'restore']
 
@@ -74,7 +75,7 @@ def load_checkpoint(file, model, opt=None, device='cpu'):
         found = sorted(p.name for p in file.parent.glob('*.pth')) if file.parent.is_dir() else []
         raise FileNotFoundError(f'No checkpoint at {file}. Checkpoints in {file.parent}: '
                                 f'{found or "none"}. Save one first with learn.save(name).')
-    ckpt = torch.load(file, map_location=device, weights_only=True)
+    ckpt = load_tensors(file, device)
     if not (isinstance(ckpt, dict) and ckpt.get('format') == FORMAT):
         ckpt = {'model': ckpt, 'opt': None, 'meta': {}}
     check_same_architecture(file, ckpt['model'], model)
@@ -85,6 +86,24 @@ def load_checkpoint(file, model, opt=None, device='cpu'):
     if with_opt:
         opt.load_state_dict(ckpt['opt'])
     return ckpt['meta']
+
+
+def load_tensors(file, map_location='cpu'):
+    """`torch.load(file, weights_only=True)`, with a message that says what to do when the file
+    holds pickled Python objects (refused: loading them could run code) or is damaged.
+
+    Used by `load_checkpoint`, `load_encoder` and the weight caches of `vision`.
+    """
+    try:
+        return torch.load(file, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f'{file} holds pickled Python objects, not only tensors: loading it could '
+                         'run code from the file, so it was refused. If you saved it yourself, '
+                         'load it once in a session you trust and save `model.state_dict()` '
+                         'instead (learn.save does); never load such a file from elsewhere.') from None
+    except (RuntimeError, EOFError, KeyError, OSError) as e:
+        raise ValueError(f'{file} cannot be read as saved tensors ({type(e).__name__}): it is cut '
+                         'short, damaged or not a PyTorch file. Save it (or copy it) again.') from None
 
 
 def check_same_architecture(file, state_dict, model):

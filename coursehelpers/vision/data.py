@@ -15,8 +15,8 @@ from ..training.loaders import DataLoaders
 from .device_decode import DeviceJpegLoader, device_decodes
 from .memory import ChipLoader, decode_chips, fits_in_memory
 from .transforms import IMAGENET_STATS, ImageTransform, side_on_tfms, valid_tfms
-from .files import (ImageError, labelled_csv_rows, labelled_folder_files, open_image,
-                    unlabelled_folder_files, verify_images)
+from .files import (check_readable, labelled_csv_rows, labelled_folder_files,
+                    open_image, unlabelled_folder_files)
 
 __all__ = ['ImageDataset', 'DataBlock', 'ImageDataLoaders', 'parent_label', 'folder_splitter',
            'random_splitter', 'index_splitter', 'default_workers', 'make_targets', 'label_text']
@@ -193,7 +193,7 @@ class DataBlock:
             raise ValueError(f'No items found in {source}.')
         paths = [Path(self.get_x(it) if self.get_x else it) for it in items]
         if check:
-            _check_readable(paths)
+            check_readable(paths)
         classes, targets, multi = make_targets([self.get_label(it) for it in items])
         train_idx, valid_idx = self.splitter(items)
         if not train_idx or not valid_idx:
@@ -227,7 +227,7 @@ class DataBlock:
         if test_items is not None:
             test_paths = [Path(p) for p in test_items]
             if check:
-                _check_readable(test_paths)
+                check_readable(test_paths)
             test_ds = ImageDataset(test_paths, None, train_ds.classes, self.valid_tfm(),
                                    train_ds.multi_label)
         return ImageDataLoaders(train_ds, valid_ds, test_ds, bs=bs, num_workers=num_workers,
@@ -256,15 +256,6 @@ def make_targets(labels):
     if empty:
         raise ValueError(f'{len(empty)} items have no label (the first is item {empty[0]}).')
     return classes, torch.tensor([index[lab[0]] for lab in labels]), False
-
-
-def _check_readable(paths):
-    """Raise one ImageError listing every file whose header cannot be read."""
-    bad = verify_images(paths, decode=False)
-    if bad:
-        shown = '\n  '.join(str(p) for p in bad[:10])
-        raise ImageError(f'{len(bad)} of {len(paths)} files cannot be opened as images:\n  {shown}'
-                         '\nDelete or replace them, then run this cell again.')
 
 
 class ImageDataLoaders(DataLoaders):

@@ -11,14 +11,18 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
-__all__ = ['IMAGE_EXTENSIONS', 'ImageError', 'open_image', 'to_rgb', 'verify_images',
+__all__ = ['IMAGE_EXTENSIONS', 'ImageError', 'open_image', 'to_rgb', 'to_8bit', 'verify_images',
+           'survey_images', 'check_readable',
            'get_image_files', 'thumbnail_png', 'resize_images', 'split_folder',
            'labelled_folder_files', 'unlabelled_folder_files', 'labelled_csv_rows']
 
+# PIL modes with more than 8 bits per channel: `convert('RGB')` would clip them, not scale.
+HIGH_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 
@@ -30,7 +34,8 @@ def open_image(path):
     """Open one image file as an RGB `PIL.Image`, whatever its mode.
 
     CMYK (the Planet chips), grayscale, palette and RGBA images are converted;
-    transparent pixels become white; the EXIF orientation of phone photos is applied.
+    transparent pixels become white; 16-bit and other high-bit-depth images are scaled
+    to 8 bits (not clipped); the EXIF orientation of phone photos is applied.
 
     Args:
         path: a file path (str or Path).
@@ -54,11 +59,36 @@ def open_image(path):
                          '(verify_images(paths) lists every unreadable file).') from e
 
 
+def to_8bit(img):
+    """An 8-bit grey ('L') image from a high-bit-depth one ('I;16*', 'I', 'F'), scaled, not
+    clipped: 16-bit values are divided by 257 (65535 -> 255); 32-bit integers and floats are
+    scaled from their range (floats within 0..1 by 255). Other modes come back as they are.
+
+    >>> to_8bit(Image.new('I;16', (2, 1), 65535)).getpixel((0, 0))
+    255
+
+    Used by `to_rgb`.
+    """
+    if img.mode not in HIGH_BIT_MODES:
+        return img
+    a = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith('I;16'):
+        a = a / 257.0
+    else:
+        lo, hi = (0.0, 1.0) if img.mode == 'F' and a.size and a.min() >= 0 and a.max() <= 1 else (
+            0.0, 65535.0) if img.mode == 'I' and a.size and a.min() >= 0 and a.max() <= 65535 else (
+            float(a.min()) if a.size else 0.0, float(a.max()) if a.size else 1.0)
+        a = (a - lo) * (255.0 / max(hi - lo, 1e-12))
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), 'L')
+
+
 def to_rgb(img):
-    """Convert a PIL image of any mode to RGB, putting transparent pixels on white.
+    """Convert a PIL image of any mode to RGB, putting transparent pixels on white and
+    scaling high-bit-depth images to 8 bits (`to_8bit`).
 
     Used by `open_image` and by `ImagePredictor.predict` for PIL images.
     """
+    img = to_8bit(img)
     if img.mode == 'P' and 'transparency' in img.info:
         img = img.convert('RGBA')
     if img.mode in ('RGBA', 'LA', 'PA'):
@@ -106,6 +136,50 @@ def verify_images(paths, decode=True):
         except (ImageError, OSError, SyntaxError, ValueError):
             bad.append(p)
     return bad
+
+
+def survey_images(paths):
+    """(unreadable paths, {mode: count} of the readable files that are not plain RGB), from the
+    headers only. Used by the image loaders to say in one line what `open_image` converts.
+    """
+    bad, unusual = [], {}
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                mode = img.mode
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            bad.append(p)
+            continue
+        if mode != 'RGB':
+            unusual[mode] = unusual.get(mode, 0) + 1
+    return bad, unusual
+
+
+MODE_NAMES = {'L': 'grey', 'P': 'palette', 'RGBA': 'transparent', 'LA': 'transparent grey',
+              'CMYK': 'CMYK', '1': 'black-and-white', 'I;16': '16-bit grey', 'I;16B': '16-bit grey',
+              'I;16L': '16-bit grey', 'I': '32-bit grey', 'F': 'floating-point'}
+
+
+def check_readable(paths):
+    """Raise one ImageError listing every file whose header cannot be read; print one line
+    counting the images that are converted to 8-bit RGB when read (CMYK, grey, 16-bit, ...).
+
+    Used by `ImageDataLoaders` when the loaders are built.
+    """
+    bad, unusual = survey_images(paths)
+    if unusual:
+        counts = {}
+        for mode, n in unusual.items():
+            name = MODE_NAMES.get(mode, mode)
+            counts[name] = counts.get(name, 0) + n
+        print(f'{sum(counts.values())} of {len(paths)} images are converted to 8-bit RGB when read: '
+              + ', '.join(f'{n} {name}' for name, n in sorted(counts.items()))
+              + (' (high bit depths scaled, not clipped)'
+                 if any(m in HIGH_BIT_MODES for m in unusual) else ''))
+    if bad:
+        shown = '\n  '.join(str(p) for p in bad[:10])
+        raise ImageError(f'{len(bad)} of {len(paths)} files cannot be opened as images:\n  {shown}'
+                         '\nDelete or replace them, then run this cell again.')
 
 
 def get_image_files(folder, recurse=True):
