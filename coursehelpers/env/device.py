@@ -98,7 +98,7 @@ def memory_budget_mb(device=None, share=0.25):
     >>> memory_budget_mb('cpu') >= 1024
     True
 
-    Used by `ImageDataLoaders(in_memory=True)` (lesson 02).
+    Used by `fits_in_memory`.
     """
     device = torch.device(device) if device is not None else default_device()
     try:
