@@ -19,7 +19,8 @@ __all__ = ['default_device', 'no_gpu_reason', 'autocast', 'amp_dtype', 'grad_sca
 def default_device():
     """Return the torch.device lessons train on: cuda, then mps, then cpu.
 
-    `COURSE_DEVICE` (for example `cpu` or `cuda:1`) overrides the choice.
+    `COURSE_DEVICE` (for example `cpu` or `cuda:1`) overrides the choice. Under `torchrun`,
+    each process takes the GPU numbered by its `LOCAL_RANK`.
 
     >>> default_device().type in ('cuda', 'mps', 'cpu')
     True
@@ -35,6 +36,9 @@ def default_device():
         return dev
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = True        # autotune convolutions for fixed sizes
+        if 'LOCAL_RANK' in os.environ:               # under torchrun: this process's own GPU
+            torch.cuda.set_device(int(os.environ['LOCAL_RANK']))
+            return torch.device('cuda', int(os.environ['LOCAL_RANK']))
         return torch.device('cuda')
     mps = getattr(torch.backends, 'mps', None)
     if mps is not None and mps.is_available():
