@@ -44,10 +44,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(cmd, tmp_path, timeout=TIMEOUT):
+def launch(cmd, tmp_path, timeout=TIMEOUT, cwd=ROOT):
     """Run `cmd`; return (exit code, output, seconds)."""
     start = time.monotonic()
-    p = subprocess.run(cmd, cwd=ROOT, env=env(tmp_path), capture_output=True, text=True,
+    p = subprocess.run(cmd, cwd=cwd, env=env(tmp_path), capture_output=True, text=True,
                        timeout=timeout)
     return p.returncode, p.stdout + p.stderr, time.monotonic() - start
 
@@ -147,3 +147,21 @@ def test_a_failing_rank_stops_every_rank(tmp_path):
     assert names and all(n.endswith('.pth') and not n.startswith('.') for n in names), names
     for p in models.iterdir():                               # every checkpoint is whole
         assert torch.load(p, weights_only=True)['format'].startswith('coursehelpers')
+
+
+@pytest.mark.parametrize('script, args', [('train_collab.py', ['--epochs', '2', '--bs', '1024']),
+                                          ('train_imdb_lm.py', ['--epochs', '1', '--bs', '8'])])
+def test_lesson_scripts_under_torchrun(tmp_path, script, args):
+    """Lessons 05 and 04 as scripts, 2 processes, quick mode on the CPU with the sample data:
+    one `final:` line (from rank 0), and the language model's encoder saved once, whole."""
+    rc, output, _ = launch(torchrun('--nproc_per_node=2', str(ROOT / 'scripts' / script),
+                                    '--data', str(tmp_path / 'data'), *args), tmp_path,
+                         cwd=tmp_path)                   # checkpoints go to its models/
+    assert rc == 0, output[-4000:]
+    finals = [line for line in output.splitlines() if line.startswith('final: ')]
+    assert len(finals) == 1 and 'world_size=2' in finals[0], output[-4000:]
+    assert 'global_batch=' + str(2 * int(args[-1])) in finals[0]
+    if script == 'train_imdb_lm.py':
+        assert sorted(p.name for p in (tmp_path / 'models').iterdir()) == [
+            'imdb_encoder.json', 'imdb_encoder.pth']
+        assert torch.load(tmp_path / 'models' / 'imdb_encoder.pth', weights_only=True)

@@ -12,6 +12,7 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..env.distributed import rank0_first
 from ..env.modes import max_batches
 from ..env.paths import data_root
 from ..training.learner import Learner
@@ -82,18 +83,19 @@ def _cached(learn):
     if key in _MEMORY:
         return _MEMORY[key], 'memory'
     file = data_root() / '.cache' / 'activations' / f'{key}.pt'
-    if file.exists():
-        _MEMORY[key] = torch.load(file, weights_only=True)
-        return _MEMORY[key], str(file)
-    dls = learn.dls
-    xt, xv = activations(learn, dls.train_ds), activations(learn, dls.valid_ds)
-    feats = (xt, dls.train_ds.targets[:len(xt)], xv, dls.valid_ds.targets[:len(xv)])
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix('.tmp')
-    torch.save(feats, tmp)
-    os.replace(tmp, file)
-    _MEMORY[key] = feats
-    return feats, 'computed now'
+    with rank0_first(local=True):          # under torchrun: one process per machine computes
+        if file.exists():
+            _MEMORY[key] = torch.load(file, weights_only=True)
+            return _MEMORY[key], str(file)
+        dls = learn.dls
+        xt, xv = activations(learn, dls.train_ds), activations(learn, dls.valid_ds)
+        feats = (xt, dls.train_ds.targets[:len(xt)], xv, dls.valid_ds.targets[:len(xv)])
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix('.tmp')
+        torch.save(feats, tmp)
+        os.replace(tmp, file)
+        _MEMORY[key] = feats
+        return feats, 'computed now'
 
 
 def precomputed(learn):
