@@ -11,8 +11,9 @@ import time
 from coursehelpers.env.distributed import is_main, teardown, world_size
 
 
-def options(doc, epochs, bs, lr):
-    """Parse --epochs --bs --lr --mode --data (defaults from the lesson, per mode).
+def options(doc, epochs, bs, lr, sync_bn=False):
+    """Parse --epochs --bs --lr --mode --data (defaults from the lesson, per mode), and
+    --sync-bn where the model has BatchNorm layers (`sync_bn`).
 
     `--mode` and `--data` set COURSE_MODE and COURSE_DATA, which the helpers read when they
     are called, so they must be parsed before anything is trained. `epochs` and `bs` are
@@ -25,7 +26,11 @@ def options(doc, epochs, bs, lr):
     p.add_argument('--bs', type=int, help=f'batch size of EACH process: the global batch is '
                    f'bs x number of processes (default: {bs[0]} quick, {bs[1]} full)')
     p.add_argument('--lr', type=float, default=lr, help=f'learning rate (default: {lr})')
+    if sync_bn:
+        p.add_argument('--sync-bn', action='store_true', help='under torchrun on GPUs: '
+                       'BatchNorm statistics over the global batch (nn.SyncBatchNorm)')
     args = p.parse_args()
+    args.sync_bn = getattr(args, 'sync_bn', False)
     if args.mode:
         os.environ['COURSE_MODE'] = args.mode
     if args.data:

@@ -17,7 +17,7 @@ from coursehelpers.vision import (ImageDataLoaders, KeepBNStats, cnn_learner, mo
 
 
 def main():
-    args = options(__doc__, epochs=(1, 3), bs=(16, 64), lr=1e-3)
+    args = options(__doc__, epochs=(1, 3), bs=(16, 64), lr=1e-3, sync_bn=True)
     seed_everything(42)
     path = get_data('dogscats')
     arch, size = per_mode(quick='efficientnet_lite0', full='resnet34'), 224
@@ -28,6 +28,7 @@ def main():
     learn.dls = ImageDataLoaders.from_folder(path, size=size, bs=args.bs, tfms=side_on_tfms,
                                              stats=stats)
     learn.fit(args.lr, args.epochs, cycle_len=1)               # frozen body, augmented images
+    learn.sync_batchnorm = args.sync_bn          # BatchNorm statistics over the global batch
     learn.unfreeze()
     lrs = np.array([args.lr / 100, args.lr / 10, args.lr])
     learn.fit(lrs, args.epochs, cycle_len=1, cycle_mult=2, cbs=[KeepBNStats()])

@@ -165,3 +165,49 @@ def test_lesson_scripts_under_torchrun(tmp_path, script, args):
         assert sorted(p.name for p in (tmp_path / 'models').iterdir()) == [
             'imdb_encoder.json', 'imdb_encoder.pth']
         assert torch.load(tmp_path / 'models' / 'imdb_encoder.pth', weights_only=True)
+
+
+# ---- the pieces, in this process ----
+
+def test_shard_sampler_neither_pads_nor_drops():
+    from coursehelpers.training.distributed import ShardSampler
+    shares = [list(ShardSampler(7, rank=r, world=2)) for r in range(2)]
+    assert shares == [[0, 2, 4, 6], [1, 3, 5]]
+
+
+def test_bptt_shards_are_the_rows_of_one_wider_loader():
+    from coursehelpers.training.loaders import BPTTLoader
+    stream = torch.arange(1000)
+    wide = list(BPTTLoader(stream, bs=6, bptt=7))
+    shards = [list(BPTTLoader(stream, bs=3, bptt=7).shard(r, 2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == len(wide)
+    for (x, y), (x0, y0), (x1, y1) in zip(wide, *shards):
+        assert torch.equal(x, torch.cat([x0, x1])) and torch.equal(y, torch.cat([y0, y1]))
+
+
+def test_lr_find_says_it_runs_on_one_process(monkeypatch):
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from coursehelpers import DataLoaders, Learner
+    ds = TensorDataset(torch.randn(8, 2), torch.randn(8, 1))
+    learn = Learner(nn.Linear(2, 1), DataLoaders(DataLoader(ds, 4), DataLoader(ds, 4)),
+                    nn.MSELoss(), progress=False)
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(RuntimeError, match='lr_find runs on one process.*plain `python`'):
+        learn.lr_find()
+
+
+def test_sync_batchnorm_refuses_a_batchnorm_that_does_more():
+    from torch import nn
+    from coursehelpers.training.distributed import convert_batchnorm
+
+    class BatchNormAct(nn.BatchNorm2d):            # like timm's: normalise, then activate
+        def forward(self, x):
+            return torch.relu(super().forward(x))
+
+    plain = convert_batchnorm(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
+    assert isinstance(plain[1], nn.SyncBatchNorm)
+    with pytest.raises(ValueError, match="BatchNormAct.*timm.layers.convert_sync_batchnorm"):
+        convert_batchnorm(nn.Sequential(nn.Conv2d(3, 4, 3), BatchNormAct(4)))

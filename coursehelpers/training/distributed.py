@@ -44,8 +44,9 @@ def wrap_model(model, wrapped=None, sync_batchnorm=False):
     shares `model`'s parameters, so the optimizer's groups (differential learning rates)
     and the BatchNorm folding of frozen CNN bodies work unchanged.
 
-    `sync_batchnorm=True` makes BatchNorm layers that train use the statistics of the
-    global batch (`nn.SyncBatchNorm`), for per-process batches too small for good ones.
+    `sync_batchnorm=True` (`learn.sync_batchnorm = True`, CUDA only) makes BatchNorm layers
+    that train use the statistics of the global batch (`nn.SyncBatchNorm`), for per-process
+    batches too small for good ones.
 
     Used by `Learner.fit`.
     """
@@ -56,9 +57,12 @@ def wrap_model(model, wrapped=None, sync_batchnorm=False):
         return wrapped
     if not any(p.requires_grad for p in model.parameters()):
         return None
+    gpu = next(model.parameters()).device
+    if sync_batchnorm and gpu.type != 'cuda':
+        raise ValueError('sync_batchnorm needs CUDA GPUs: PyTorch\'s SyncBatchNorm does not '
+                         f'train on {gpu.type}. Set learn.sync_batchnorm = False here.')
     if sync_batchnorm:
         convert_batchnorm(model)
-    gpu = next(model.parameters()).device
     ddp = DistributedDataParallel(model, device_ids=[gpu] if gpu.type == 'cuda' else None)
     ddp.param_key = key
     return ddp
