@@ -30,6 +30,8 @@ def options(doc, epochs, bs, lr, sync_bn=False):
         p.add_argument('--sync-bn', action='store_true', help='under torchrun on GPUs: '
                        'BatchNorm statistics over the global batch (nn.SyncBatchNorm)')
     args = p.parse_args()
+    for name in ('COURSE_RESULTS', 'COURSE_LOOP_TIMES', 'COURSE_LESSON'):
+        os.environ.pop(name, None)      # launched from a lesson: its runner's logs are not ours
     args.sync_bn = getattr(args, 'sync_bn', False)
     if args.mode:
         os.environ['COURSE_MODE'] = args.mode

@@ -6,7 +6,7 @@
 import pandas as pd
 
 from common import finish, options
-from coursehelpers import get_data, record, seed_everything
+from coursehelpers import get_data, seed_everything
 from coursehelpers.collab import CollabDataLoaders, collab_learner
 
 
@@ -18,7 +18,6 @@ def main():
     learn = collab_learner(dls, n_factors=50, y_range=(0, 5.5), l2=0.1)
     learn.fit_one_cycle(args.epochs, args.lr)
     last = learn.history.iloc[-1]
-    record('mse', last['mse'])
     finish(args, valid_loss=float(last['valid_loss']), mse=float(last['mse']))
 
 

@@ -11,7 +11,7 @@ of cycles of each stage.
 import numpy as np
 
 from common import finish, options
-from coursehelpers import accuracy, get_data, per_mode, record, seed_everything
+from coursehelpers import accuracy, get_data, per_mode, seed_everything
 from coursehelpers.vision import (ImageDataLoaders, KeepBNStats, cnn_learner, model_stats,
                                   precomputed, side_on_tfms)
 
@@ -36,8 +36,6 @@ def main():
     log_preds, y = learn.get_preds()
     probs_tta, y_tta = learn.tta()
     acc, acc_tta = accuracy(log_preds, y), accuracy(probs_tta, y_tta)
-    record('accuracy', acc)
-    record('accuracy_tta', acc_tta)
     finish(args, accuracy=float(acc), accuracy_tta=float(acc_tta))
 
 

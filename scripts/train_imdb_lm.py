@@ -7,7 +7,7 @@ reviews. Its encoder is saved for the classifier (`models/imdb_encoder.pth` and 
 import numpy as np
 
 from common import finish, options
-from coursehelpers import get_data, per_mode, record, seed_everything
+from coursehelpers import get_data, per_mode, seed_everything
 from coursehelpers.text import (ActivationPenalty, LanguageModel, TextDataLoaders, Vocab,
                                 lm_perplexity, read_imdb, rnn_learner, save_encoder,
                                 tokenize_texts)
@@ -29,7 +29,6 @@ def main():
     learn.fit_one_cycle(args.epochs, args.lr)
     perplexity = lm_perplexity(learn.model, dls.valid)
     save_encoder(learn.model, vocab, learn.path / 'imdb_encoder')
-    record('lm_perplexity', perplexity)
     finish(args, valid_loss=float(learn.history.iloc[-1]['valid_loss']),
            perplexity=float(perplexity))
 

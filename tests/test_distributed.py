@@ -44,10 +44,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(cmd, tmp_path, timeout=TIMEOUT, cwd=ROOT):
+def launch(cmd, tmp_path, timeout=TIMEOUT, cwd=ROOT, **more_env):
     """Run `cmd`; return (exit code, output, seconds)."""
     start = time.monotonic()
-    p = subprocess.run(cmd, cwd=cwd, env=env(tmp_path), capture_output=True, text=True,
+    p = subprocess.run(cmd, cwd=cwd, env={**env(tmp_path), **more_env}, capture_output=True, text=True,
                        timeout=timeout)
     return p.returncode, p.stdout + p.stderr, time.monotonic() - start
 
@@ -153,10 +153,12 @@ def test_a_failing_rank_stops_every_rank(tmp_path):
                                           ('train_imdb_lm.py', ['--epochs', '1', '--bs', '8'])])
 def test_lesson_scripts_under_torchrun(tmp_path, script, args):
     """Lessons 05 and 04 as scripts, 2 processes, quick mode on the CPU with the sample data:
-    one `final:` line (from rank 0), and the language model's encoder saved once, whole."""
+    one `final:` line (from rank 0), and the language model's encoder saved once, whole.
+    The language model trains and validates on 20 batches (`COURSE_MAX_BATCHES`)."""
+    cap = {'COURSE_MAX_BATCHES': '20'} if script == 'train_imdb_lm.py' else {}
     rc, output, _ = launch(torchrun('--nproc_per_node=2', str(ROOT / 'scripts' / script),
                                     '--data', str(tmp_path / 'data'), *args), tmp_path,
-                         cwd=tmp_path)                   # checkpoints go to its models/
+                           cwd=tmp_path, **cap)          # checkpoints go to its models/
     assert rc == 0, output[-4000:]
     finals = [line for line in output.splitlines() if line.startswith('final: ')]
     assert len(finals) == 1 and 'world_size=2' in finals[0], output[-4000:]
