@@ -130,8 +130,8 @@ def shard_train(dl):
         raise TypeError(f'A {type(dl).__name__} cannot be split between {world_size()} '
                         'processes: give it a method shard(rank, world_size) that returns this '
                         "process's part (see BPTTLoader.shard), or use a torch DataLoader.")
-    seed = torch.tensor([int(torch.randint(2**31 - 1, ()))])
-    dist.broadcast(seed, 0)
+    seed = torch.tensor([int(torch.randint(2**31 - 1, ()))], device=_comm_device())
+    dist.broadcast(seed, 0)                  # NCCL sends GPU tensors only, gloo CPU ones
     shuffle = isinstance(_item_sampler(dl), RandomSampler)
     sampler = DistributedSampler(dl.dataset, world_size(), rank(), shuffle=shuffle,
                                  seed=int(seed))

@@ -12,7 +12,7 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..env.distributed import rank0_first
+from ..env.distributed import is_main, rank0_first
 from ..env.modes import max_batches
 from ..env.paths import data_root
 from ..training.learner import Learner
@@ -116,7 +116,8 @@ def precomputed(learn):
                       'computed once without augmentation: augmentation is OFF while you train on '
                       'them. Train the full model (not precomputed) to use it.', stacklevel=2)
     (xt, yt, xv, yv), where = _cached(learn)
-    print(f'activations: {tuple(xt.shape)} train, {tuple(xv.shape)} valid ({where})')
+    if is_main():                          # under torchrun, one process says it
+        print(f'activations: {tuple(xt.shape)} train, {tuple(xv.shape)} valid ({where})')
     bs = learn.dls.batch_size
     dls = DataLoaders(DataLoader(TensorDataset(xt, yt), bs, shuffle=True, drop_last=len(xt) > bs),
                       DataLoader(TensorDataset(xv, yv), bs))
