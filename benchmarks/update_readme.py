@@ -113,6 +113,12 @@ def _bench_row(name, r):
                 f"{r['speedup_median']:.2f}x faster; {r['workers_best_s']:.1f} s for the reviews "
                 f"({r['workers']} workers)", f"{r['target']}: " + ('met' if r['meets_target']
                                                                     else 'MISSED'))
+    if name.startswith('distributed'):
+        parts = '; '.join(f"{x['model']} (global batch {x['global_bs']}): "
+                          f"{x['ratio_median']:.2f}x" for x in r['settings'])
+        load = f", load {r['load_avg_after'][0]:.1f}" if r.get('load_avg_after') else ''
+        return ('torchrun, 2 processes x 1 thread against 1 x 1 on the CPU (gloo), fit '
+                'throughput', parts + load, 'reported (no target)')
     if name.startswith('predict_cpu'):
         runs = ', '.join(f"{k.replace('_', ' ')}: {v['predict']['median_ms']:.1f} ms "
                          f"(p10 {v['predict']['p10_ms']:.1f}, p90 {v['predict']['p90_ms']:.1f})"

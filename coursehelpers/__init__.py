@@ -7,9 +7,11 @@ lower one, never from the package face (this file), and no module imports a name
 another module keeps private (one starting with `_`). `tests/test_architecture.py` reads
 this list and checks every import against it.
 
-1. env: mode, device and precision, paths, the banner (`env/`)
+1. env: mode, device and precision, the process group under torchrun, paths, the banner
+   (`env/`)
 2. datasets: the data registry: sources, lookup, mirror, download (`datasets/`)
-3. training: the Learner, loaders, callbacks, schedules, metrics, checkpoints (`training/`)
+3. training: the Learner, loaders, callbacks, schedules, metrics, checkpoints, DDP
+   (`training/`, `training/distributed.py`: several processes under torchrun)
 4. vision text tabular collab: the applications, which do not import one another
    (`vision/`: images and CNNs; `text/`: IMDB and the character RNN; `tabular/`: Rossmann;
    `collab.py`: MovieLens)

@@ -10,6 +10,7 @@ import resource
 import sys
 
 from .datasets.registry import data_used
+from .env.distributed import is_main
 from .env.modes import get_mode
 from .env.paths import STANDIN_WARNING
 
@@ -33,7 +34,8 @@ def record(metric, value, seconds=None, **extra):
     lesson, mode, metric, value, seconds, the kernel's peak memory (`peak_mb`)
     and which data set variants this kernel used, and `standin`: True when any of
     them is a stand-in (the number then means nothing). Under the lesson runner it
-    is appended to the run's results; it is always printed.
+    is appended to the run's results; it is always printed. Under `torchrun`, only rank 0
+    prints and writes (every process gets the record back).
 
     >>> r = record('accuracy', 0.98, seconds=12.5)   # doctest: +SKIP
     recorded accuracy = 0.98 (12.5 s, peak 900 MB)
@@ -46,6 +48,8 @@ def record(metric, value, seconds=None, **extra):
            'seconds': None if seconds is None else round(float(seconds), 2),
            'peak_mb': peak_memory_mb(), 'data': used,
            'standin': any(d.get('standin') for d in used.values()), **extra}
+    if not is_main():
+        return rec
     out = os.environ.get('COURSE_RESULTS')
     if out:
         with open(out, 'a') as f:

@@ -86,3 +86,18 @@ def test_learner_trains_predicts_and_tta_with_it(folder, monkeypatch):
     probs, targets2 = learn.tta(n=2)
     assert preds.shape == probs.shape == (12, 2) and torch.equal(targets, targets2)
     assert torch.allclose(probs.sum(1), torch.ones(12), atol=1e-4)
+
+
+def test_shards_under_torchrun_split_the_training_set(folder, monkeypatch):
+    """`shard(rank, world, seed)` (what `training.distributed.shard_train` calls): two
+    processes' shares of an epoch are disjoint and together the whole set; set_epoch reshuffles."""
+    monkeypatch.setenv('COURSE_DEVICE_DECODE', '1')
+    dls = ImageDataLoaders.from_folder(folder, size=16, bs=2, tfms=side_on_tfms)
+    parts = [dls.train.shard(r, 2, seed=7) for r in (0, 1)]
+    assert [len(p) for p in parts] == [3, 3]                           # 13 items, 6 each, bs 2
+    seen = [int(i) for p in parts for i in p.sampler]
+    assert len(seen) == len(set(seen)) == 12 and set(seen) <= set(range(13))
+    first = list(parts[0].sampler)
+    parts[0].sampler.set_epoch(1)
+    assert list(parts[0].sampler) != first
+    assert next(iter(parts[0]))[0].shape == (2, 3, 16, 16)

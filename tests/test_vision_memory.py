@@ -139,3 +139,13 @@ def test_from_folder_in_memory_flips_side_on_photos(shared_data):
     assert dls.valid.augment is None and len(dls.valid_ds) == 100
     x, y = dls.one_batch()
     assert x.shape == (8, 3, 32, 32) and y.dtype == torch.int64
+
+
+def test_in_memory_shards_under_torchrun_split_the_training_set(planet):
+    dls = _planet(planet)
+    parts = [dls.train.shard(r, 2, seed=3) for r in (0, 1)]
+    ys = [torch.cat([y for _, y in p]) for p in parts]
+    assert [len(p) for p in parts] == [len(dls.train) // 2] * 2
+    seen = [int(i) for p in parts for i in p.sampler]
+    assert len(seen) == len(set(seen)) == len(dls.train_ds) // 2 * 2
+    assert sum(len(y) for y in ys) == 2 * len(parts[0]) * dls.batch_size

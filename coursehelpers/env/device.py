@@ -30,7 +30,8 @@ AUTOTUNE_POLICIES = ('off', 'train', 'on')
 def default_device():
     """Return the torch.device lessons train on: cuda, then mps, then cpu.
 
-    `COURSE_DEVICE` (for example `cpu` or `cuda:1`) overrides the choice.
+    `COURSE_DEVICE` (for example `cpu` or `cuda:1`) overrides the choice. Under `torchrun`,
+    each process takes the GPU numbered by its `LOCAL_RANK`.
 
     >>> default_device().type in ('cuda', 'mps', 'cpu')
     True
@@ -46,6 +47,9 @@ def default_device():
         return dev
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = autotune_policy() == 'on'     # see the module's text
+        if 'LOCAL_RANK' in os.environ:               # under torchrun: this process's own GPU
+            torch.cuda.set_device(int(os.environ['LOCAL_RANK']))
+            return torch.device('cuda', int(os.environ['LOCAL_RANK']))
         return torch.device('cuda')
     mps = getattr(torch.backends, 'mps', None)
     if mps is not None and mps.is_available():

@@ -6,7 +6,7 @@ Full mode uses the complete data sets and the lesson's real sizes on a GPU.
 import os
 
 __all__ = ['get_mode', 'per_mode', 'MODES', 'max_batches', 'batches_to_run', 'max_epochs',
-           'use_pretrained']
+           'epochs_to_run', 'use_pretrained']
 
 MODES = ('quick', 'full')
 
@@ -93,6 +93,15 @@ def batches_to_run(n):
     True
     """
     cap = max_batches()
+    return n if cap is None else min(n, cap)
+
+
+def epochs_to_run(n):
+    """How many of a fit's `n` epochs run: all of them, or `max_epochs()` if fewer.
+
+    Used by `Learner.fit`.
+    """
+    cap = max_epochs()
     return n if cap is None else min(n, cap)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..env.distributed import barrier, is_main
 from ..training.loaders import BPTTLoader, DataLoaders
 
 __all__ = ['UNK', 'PAD', 'BOS', 'MAJ', 'UP', 'SPECIALS', 'read_text', 'read_imdb', 'fix_html',
@@ -192,10 +193,14 @@ class Vocab:
         return ' '.join(self.itos[int(i)] for i in ids)
 
     def save(self, file):
-        """Write the vocabulary to `file` as JSON (a list of tokens); return the path."""
+        """Write the vocabulary to `file` as JSON (a list of tokens); return the path.
+
+        Under `torchrun` rank 0 writes and every process waits for it."""
         file = Path(file)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(json.dumps({'format': 'coursehelpers-vocab-1', 'itos': self.itos}))
+        if is_main():
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(json.dumps({'format': 'coursehelpers-vocab-1', 'itos': self.itos}))
+        barrier()
         return file
 
     @classmethod

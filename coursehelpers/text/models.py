@@ -27,6 +27,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..env.device import autocast
+from ..env.distributed import barrier, is_main
 from ..training.checkpoint import check_same_architecture, load_tensors
 from ..training.loop_timing import loop_batches
 from .data import BOS, PAD, UNK, detokenize, tokenize
@@ -279,10 +280,12 @@ def save_encoder(model, vocab, file):
     if n_rows != len(vocab):
         raise ValueError(f'The encoder has {n_rows} embedding rows but the vocabulary '
                          f'{len(vocab)} tokens: save it with the vocabulary it was trained with.')
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.encoder.state_dict(), weights)
-    meta.write_text(json.dumps({'format': 'coursehelpers-encoder-1',
-                                'config': model.encoder.config, 'itos': vocab.itos}))
+    if is_main():                          # under torchrun, rank 0 writes; all wait for it
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.encoder.state_dict(), weights)
+        meta.write_text(json.dumps({'format': 'coursehelpers-encoder-1',
+                                    'config': model.encoder.config, 'itos': vocab.itos}))
+    barrier()
     return weights, meta
 
 

@@ -25,6 +25,7 @@ from PIL import Image
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..env.distributed import barrier, is_main
 from ..env.version import __version__
 from ..vision.files import ImageError, open_image, to_rgb
 from ..vision.models import ARCHS, CNN, create_cnn
@@ -90,9 +91,11 @@ def export(learn, file):
     file = Path(file)
     file.parent.mkdir(parents=True, exist_ok=True)
     part = file.with_name(file.name + '.part')
-    save_file(tensors, str(part), metadata={'format': FORMAT, 'meta': meta_json,
-                                            'sha256': _checksum(meta_json, tensors)})
-    os.replace(part, file)
+    if is_main():                          # under torchrun, rank 0 writes; all wait for it
+        save_file(tensors, str(part), metadata={'format': FORMAT, 'meta': meta_json,
+                                                'sha256': _checksum(meta_json, tensors)})
+        os.replace(part, file)
+    barrier()
     return file
 
 

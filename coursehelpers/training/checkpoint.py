@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from ..env.distributed import barrier, is_main
+
 __all__ = ['FORMAT', 'model_signature', 'save_checkpoint', 'load_checkpoint', 'load_tensors',
            'check_same_architecture', 'check_same_groups', 'signature_mismatches', 'snapshot',
            'restore']
@@ -38,9 +40,14 @@ def save_checkpoint(file, model, opt=None, extra=None):
         model: the nn.Module; opt: its optimizer, or None.
         extra: more plain metadata (str, numbers, lists, dicts), e.g. the classes.
 
+    Under `torchrun` only rank 0 writes; every process returns after it is written.
+
     Used by `Learner.save` (lessons 01 and 02).
     """
     file = Path(file)
+    if not is_main():
+        barrier()                          # rank 0 writes; wait until the file is there
+        return file
     file.parent.mkdir(parents=True, exist_ok=True)
     meta = {'model_class': type(model).__name__, 'signature': model_signature(model),
             **(extra or {})}
@@ -54,6 +61,7 @@ def save_checkpoint(file, model, opt=None, extra=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    barrier()
     return file
 
 

@@ -21,8 +21,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..env.device import autocast, autotune, default_device, grad_scaler
-from ..env.modes import batches_to_run, max_batches, max_epochs
-from . import training_log
+from ..env.distributed import is_main
+from ..env.modes import batches_to_run, epochs_to_run, max_batches, max_epochs
+from . import distributed, training_log
 from .callbacks import CancelFit, explain_oom, run_event
 from .checkpoint import load_checkpoint, restore, save_checkpoint, snapshot
 from .layer_groups import (find_layer_groups, freeze_groups, frozen_batchnorm_eval, group_lrs,
@@ -51,6 +52,7 @@ class Learner:
         cbs: callbacks for every fit (see `coursehelpers.callbacks`).
         pred_activation: outputs -> predictions; default from the loss (see `get_preds`).
         progress: show tqdm progress bars.
+    Under `torchrun` it trains with DDP (`training/distributed.py`; `learn.sync_batchnorm`).
 
     >>> learn = Learner(create_cnn('resnet34', 2), dls, metrics=[accuracy])   # doctest: +SKIP
 
@@ -71,8 +73,8 @@ class Learner:
         self.opt = opt_func([{'params': ps} for ps in self.group_params], lr=1e-3, weight_decay=wd)
         self.scaler = grad_scaler(self.device)
         self.pred_activation = pred_activation or activation_for(self.loss_func)
-        self.path, self.cbs, self.progress = Path(path), list(cbs), progress
-        self.active_cbs = self.cbs
+        self.path, self.cbs, self.progress = Path(path), list(cbs), progress and is_main()
+        self.active_cbs, self.ddp, self.sync_batchnorm = self.cbs, None, False  # see distributed
         self.history, self.lrs, self.batch_losses, self.lr_finder = pd.DataFrame(), [], [], None
 
     def fit(self, lr, n_cycles=1, cycle_len=None, cycle_mult=1, shape=None, cbs=()):
@@ -100,10 +102,12 @@ class Learner:
         mults = sgdr(n_cycles, cycle_len or 1, cycle_mult, n, shape)  # one per mini-batch
         try:
             self._start_fit(cbs)                   # empties the history, fires before_fit
+            self.ddp = distributed.wrap_model(self.model, self.ddp, self.sync_batchnorm)
             with explain_oom(dl):
                 epochs = len(mults) // n
                 for epoch in range(epochs_to_run(epochs)):
                     self.epoch, start, losses = epoch, time.perf_counter(), []
+                    distributed.set_epoch(dl, epoch)      # a new order for each epoch
                     self.model.train()
                     frozen_batchnorm_eval(self.layer_groups, self.group_params)  # keep BN stats
                     self._event('before_epoch')
@@ -111,8 +115,8 @@ class Learner:
                         for i, batch in enumerate(self._batches(dl, 'train', losses)):
                             self._set_lrs(lrs * mults[epoch * n + i])
                             losses.append(self.one_batch(batch))
-                    valid_loss, preds, targets = self.validate(keep_preds=bool(self.metrics),
-                                                               kind='epoch_valid')
+                    valid_loss, preds, targets = distributed.distributed_validate(
+                        self, keep_preds=bool(self.metrics), kind='epoch_valid')
                     seconds = time.perf_counter() - start
                     self._end_epoch(losses, valid_loss, preds, targets, seconds)
                 log_fit(epochs, epochs_to_run(epochs))      # for the projection, if timed
@@ -134,7 +138,7 @@ class Learner:
         self.xb, self.yb = xb, yb
         self._event('before_batch')
         with autocast(self.device):               # mixed precision on CUDA, nothing on the CPU
-            self.out = self.model(*self.xb)
+            self.out = (self.ddp or self.model)(*self.xb)     # DDP averages the gradients
             self.loss = self.loss_func(self.out, self.yb)
         self._event('after_loss')
         self.scaler.scale(self.loss).backward()   # the scaler only scales for float16
@@ -227,6 +231,7 @@ class Learner:
 
         Used in lessons 01 and 03.
         """
+        distributed.one_process_only('lr_find')
         dl = self._train_loader()
         if len(dl) < num_it:
             print(f'lr_find: the training data has {len(dl)} mini-batches, fewer than '
@@ -380,7 +385,7 @@ class Learner:
         run_event(self.active_cbs, name, self)
 
     def _train_loader(self):
-        dl = self.dls.loader('train')
+        dl = distributed.shard_train(self.dls.loader('train'))    # under torchrun: a share
         if len(dl) == 0:
             raise ValueError(f'The training loader gives no mini-batches ({len(dl.dataset)} '
                              'items): use a smaller batch size, or drop_last=False.')
@@ -421,7 +426,8 @@ class Learner:
 
     def _end_epoch(self, losses, valid_loss, preds, targets, seconds):
         """Record the epoch in `history`, print its row (after a header), fire after_epoch."""
-        self.batch_losses += torch.stack(losses).float().tolist()     # the epoch's one GPU sync
+        losses = distributed.average(torch.stack(losses))             # over all processes
+        self.batch_losses += losses.float().tolist()     # the epoch's one GPU sync
         train_loss = float(np.mean(self.batch_losses[-len(losses):]))
         row = {'epoch': self.epoch, 'train_loss': train_loss, 'valid_loss': valid_loss}
         row.update({metric_name(m): float(m(preds, targets)) for m in self.metrics})
@@ -435,9 +441,3 @@ class Learner:
         if self.history.empty:
             raise ValueError('Nothing to plot yet: train first, for example learn.fit(1e-3, 1).')
         return self.history
-
-
-def epochs_to_run(n):
-    """How many of a fit's `n` epochs run: all of them, or `COURSE_MAX_EPOCHS` if fewer."""
-    cap = max_epochs()
-    return n if cap is None else min(n, cap)

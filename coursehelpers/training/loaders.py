@@ -122,6 +122,20 @@ class BPTTLoader:
         self.x = stream[:n * bs].view(bs, n)
         self.y = stream[1:n * bs + 1].view(bs, n)
 
+    def shard(self, rank, world_size, seed=None):
+        """Rows `rank * bs ... rank * bs + bs - 1` of this loader made `world_size` times as
+        wide: the processes under `torchrun` together read what one process with batch size
+        `world_size * bs` would (used by `training.distributed.shard_train`; nothing is
+        shuffled, so `seed` is not needed).
+
+        >>> [x.tolist() for x, y in BPTTLoader(torch.arange(11), bs=1, bptt=3).shard(1, 2)]
+        [[[5, 6, 7]], [[8, 9]]]
+        """
+        wide = BPTTLoader(self.dataset, self.batch_size * world_size, self.bptt)
+        rows = slice(rank * self.batch_size, (rank + 1) * self.batch_size)
+        wide.x, wide.y, wide.batch_size = wide.x[rows], wide.y[rows], self.batch_size
+        return wide
+
     def __len__(self):
         return -(-self.x.shape[1] // self.bptt)
 

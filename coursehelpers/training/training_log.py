@@ -8,6 +8,8 @@ epoch train_loss
 import matplotlib.pyplot as plt
 import torch
 
+from ..env.distributed import is_main
+
 __all__ = ['table_line', 'print_epoch', 'weighted_mean', 'plot_losses', 'plot_metrics', 'plot_lr']
 
 
@@ -27,6 +29,8 @@ def print_epoch(row, header=False):
     epoch train_loss valid_loss   time
         0   0.500000   0.250000    1.2
     """
+    if not is_main():                      # under torchrun, rank 0 prints the table
+        return
     names = list(row)
     widths = [5] + [max(len(name), 10) for name in names[1:-1]] + [6]
     if header:

@@ -48,7 +48,7 @@ def _fold_children(module):
     names = list(module._modules)
     for prev, name in zip([None] + names, names):
         child, conv = module._modules[name], module._modules.get(prev)
-        if (isinstance(child, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d)
+        if (isinstance(child, (nn.BatchNorm2d, nn.SyncBatchNorm)) and isinstance(conv, nn.Conv2d)
                 and child.running_var is not None and conv.out_channels == child.num_features):
             module._modules[prev] = _folded_conv(conv, child)
             # timm's BatchNormAct2d applies dropout and an activation after normalising

@@ -14,10 +14,11 @@ decoded in the worker with PIL, as on the CPU path (`files.open_image`), and cou
 decode there; `COURSE_DEVICE_DECODE=0` turns it off, `=1` forces it (on the CPU too, with
 torchvision's CPU decoder, which is how the tests run it).
 """
+import copy
 import os
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
@@ -132,6 +133,19 @@ class DeviceJpegLoader:
         self.sampler = self.files.sampler
         self.mean, self.std = (torch.tensor(v, device=self.device).view(1, 3, 1, 1)
                                for v in stats)
+
+    def shard(self, rank, world_size, seed):
+        """This process's share under `torchrun`: the same loader whose workers read the files
+        a `DistributedSampler` deals out (used by `training.distributed.shard_train`)."""
+        part, files = copy.copy(self), self.files
+        shuffle = not isinstance(files.sampler, torch.utils.data.SequentialSampler)
+        part.sampler = DistributedSampler(files.dataset, world_size, rank, shuffle=shuffle,
+                                          seed=seed, drop_last=self.drop_last)
+        part.files = DataLoader(files.dataset, batch_size=self.batch_size, sampler=part.sampler,
+                                drop_last=self.drop_last, num_workers=files.num_workers,
+                                collate_fn=_collate, persistent_workers=files.num_workers > 0,
+                                prefetch_factor=files.prefetch_factor)
+        return part
 
     def __len__(self):
         return len(self.files)

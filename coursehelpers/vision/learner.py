@@ -12,6 +12,7 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..env.distributed import is_main, rank0_first
 from ..env.modes import max_batches
 from ..env.paths import data_root
 from ..training.learner import Learner
@@ -82,18 +83,19 @@ def _cached(learn):
     if key in _MEMORY:
         return _MEMORY[key], 'memory'
     file = data_root() / '.cache' / 'activations' / f'{key}.pt'
-    if file.exists():
-        _MEMORY[key] = torch.load(file, weights_only=True)
-        return _MEMORY[key], str(file)
-    dls = learn.dls
-    xt, xv = activations(learn, dls.train_ds), activations(learn, dls.valid_ds)
-    feats = (xt, dls.train_ds.targets[:len(xt)], xv, dls.valid_ds.targets[:len(xv)])
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix('.tmp')
-    torch.save(feats, tmp)
-    os.replace(tmp, file)
-    _MEMORY[key] = feats
-    return feats, 'computed now'
+    with rank0_first(local=True):          # under torchrun: one process per machine computes
+        if file.exists():
+            _MEMORY[key] = torch.load(file, weights_only=True)
+            return _MEMORY[key], str(file)
+        dls = learn.dls
+        xt, xv = activations(learn, dls.train_ds), activations(learn, dls.valid_ds)
+        feats = (xt, dls.train_ds.targets[:len(xt)], xv, dls.valid_ds.targets[:len(xv)])
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix('.tmp')
+        torch.save(feats, tmp)
+        os.replace(tmp, file)
+        _MEMORY[key] = feats
+        return feats, 'computed now'
 
 
 def precomputed(learn):
@@ -114,7 +116,8 @@ def precomputed(learn):
                       'computed once without augmentation: augmentation is OFF while you train on '
                       'them. Train the full model (not precomputed) to use it.', stacklevel=2)
     (xt, yt, xv, yv), where = _cached(learn)
-    print(f'activations: {tuple(xt.shape)} train, {tuple(xv.shape)} valid ({where})')
+    if is_main():                          # under torchrun, one process says it
+        print(f'activations: {tuple(xt.shape)} train, {tuple(xv.shape)} valid ({where})')
     bs = learn.dls.batch_size
     dls = DataLoaders(DataLoader(TensorDataset(xt, yt), bs, shuffle=True, drop_last=len(xt) > bs),
                       DataLoader(TensorDataset(xv, yv), bs))

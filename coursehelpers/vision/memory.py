@@ -16,12 +16,14 @@ so a seed gives the same augmentation on every device.
 `ImageDataLoaders.from_csv(..., in_memory=True)` builds these loaders (lesson 02);
 `benchmarks/bench_resize_cache.py` measures them against decoding the originals.
 """
+import copy
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
 from ..env.device import default_device, memory_budget_mb
@@ -134,14 +136,27 @@ class ChipLoader:
                                     for i in range(len(dataset))]).to(self.device)
         self.mean, self.std = (torch.tensor(v, device=self.device).view(1, 3, 1, 1)
                                for v in stats)
+        self.sampler = None                 # under torchrun: this process's DistributedSampler
+
+    def shard(self, rank, world_size, seed):
+        """This process's share under `torchrun`: the same loader drawing its items from a
+        `DistributedSampler` (used by `training.distributed.shard_train`)."""
+        part = copy.copy(self)
+        part.sampler = DistributedSampler(self.dataset, world_size, rank, shuffle=self.shuffle,
+                                          seed=seed, drop_last=self.drop_last)
+        return part
 
     def __len__(self):
-        n = len(self.chips)
+        n = len(self.chips) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        n, bs = len(self.chips), self.batch_size
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        bs = self.batch_size
+        if self.sampler is not None:
+            order = torch.tensor(list(self.sampler))
+        else:
+            n = len(self.chips)
+            order = torch.randperm(n) if self.shuffle else torch.arange(n)
         for b in range(len(self)):
             idx = order[b * bs:(b + 1) * bs].to(self.device)
             x = self.chips[idx].float().div_(255)
