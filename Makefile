@@ -8,12 +8,16 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup lab test lessons bench results gpu-check gpu-test gpu-run gpu-project project clean
 
-# Create the venv if missing, install the course package with its test tools,
-# and register the Jupyter kernel. Reruns only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# Create the venv if missing; install the torch build that fits the machine (the CPU build
+# without an NVIDIA driver; TORCH_BUILD=cpu or cuda overrides: setup/torch_build.py), then the
+# course package with its test tools; set up Jupyter inside the venv (this clone's own kernel,
+# no news pop-up: setup/jupyter_setup.py). Reruns only when one of its inputs changes.
+TORCH_BUILD ?= auto
+$(STAMP): pyproject.toml setup/torch_build.py setup/jupyter_setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	TORCH_BUILD='$(TORCH_BUILD)' $(BIN)/python setup/torch_build.py
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ipykernel install --user --name coursehelpers --display-name 'Python (coursehelpers)'
+	$(BIN)/python setup/jupyter_setup.py
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -25,8 +29,9 @@ lab: setup
 	COURSE_PYTHON='$(abspath $(BIN))/python' HOST='$(HOST)' PORT='$(PORT)' bash setup/jupyter.sh foreground
 
 # Every test in quick mode: unit tests, notebook hygiene, a real JupyterLab, and nbval over every lesson.
+# -rs lists every skipped test with its reason (a missing tool says how to install it).
 test: setup
-	COURSE_MODE=quick $(BIN)/python -m pytest -q --nbval --nbval-current-env --nbval-cell-timeout=900 tests nbs
+	COURSE_MODE=quick $(BIN)/python -m pytest -q -rs --nbval --nbval-current-env --nbval-cell-timeout=900 tests nbs
 
 # Run every lesson headless in the current mode and collect its numbers in runs/results.json.
 lessons: setup

@@ -63,6 +63,9 @@ PY=${COURSE_PYTHON:-$(course_python)}
 check_host "$HOST"
 PROBE=$(probe_address "$HOST")
 
+# JUPYTER_PREFER_ENV_PATH=1 on both starts below: the environment's own kernel and settings
+# (setup/jupyter_setup.py put them there) come before the user's. A venv does that by itself,
+# a conda environment only when activated, which this script does not do.
 ROOT_FLAG=()
 [ "$(id -u)" != 0 ] || ROOT_FLAG=(--allow-root)
 LAB_ARGS=(--no-browser "${ROOT_FLAG[@]}" --ServerApp.ip="$HOST" --ServerApp.port="$PORT"
@@ -73,7 +76,7 @@ if [ "$MODE" = foreground ]; then
     # Here, until Ctrl-C: a fresh token for this run only, the same checks, then wait.
     RUN_TOKEN=$(mktemp)
     (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(24))' >"$RUN_TOKEN")
-    JUPYTER_TOKEN=$(cat "$RUN_TOKEN") "$PY" -m jupyter lab "${LAB_ARGS[@]}" &
+    JUPYTER_PREFER_ENV_PATH=1 JUPYTER_TOKEN=$(cat "$RUN_TOKEN") "$PY" -m jupyter lab "${LAB_ARGS[@]}" &
     LAB_PID=$!
     trap 'kill "$LAB_PID" 2>/dev/null; rm -f "$RUN_TOKEN"' EXIT
     trap 'exit 130' INT TERM
@@ -101,7 +104,7 @@ mkdir -p "$STATE"
 echo "$PORT" >"$PORT_FILE"
 
 # shellcheck disable=SC2016  # $(cat ...) runs inside tmux, so the token is never on a command line
-printf -v cmd 'export COURSE_DATA=%q JUPYTER_TOKEN="$(cat %q)"; %q -m jupyter lab' \
+printf -v cmd 'export COURSE_DATA=%q JUPYTER_PREFER_ENV_PATH=1 JUPYTER_TOKEN="$(cat %q)"; %q -m jupyter lab' \
     "$(default_data_root)" "$TOKEN_FILE" "$PY"
 for arg in "${LAB_ARGS[@]}"; do
     printf -v cmd '%s %q' "$cmd" "$arg"

@@ -92,20 +92,23 @@ download the installer by hand from https://github.com/conda-forge/miniforge/rel
     CHANGED=1
 }
 
+# The environment, then the torch build it holds: the GPU here makes setup/torch_build.py
+# choose the CUDA build, which is pip's default, so it only confirms it in one line.
 create_env() {
     ensure_env "$CONDA"
     PY="$(env_prefix "$CONDA")/bin/python"
+    "$PY" setup/torch_build.py
 }
 
+# The kernel and JupyterLab's settings live inside the environment (setup/jupyter_setup.py):
+# this clone's own kernel "Python (coursehelpers)", started with the data root; no news pop-up.
 register_kernel() {
-    local spec="${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}/kernels/$ENV_NAME/kernel.json" exe
-    exe=$("$PY" -c 'import sys; print(sys.executable)')
-    if [ -f "$spec" ] && grep -qF "\"$exe\"" "$spec" && grep -qF "\"COURSE_DATA\": \"$DATA_ROOT\"" "$spec"; then
-        echo "kernel 'Python (coursehelpers)' is registered ($spec)"
+    local prefix
+    prefix=$(env_prefix "$CONDA")
+    if "$PY" setup/jupyter_setup.py --check --prefix "$prefix" --env COURSE_DATA "$DATA_ROOT"; then
         return
     fi
-    "$PY" -m ipykernel install --user --name "$ENV_NAME" --display-name 'Python (coursehelpers)' \
-        --env COURSE_DATA "$DATA_ROOT"
+    "$PY" setup/jupyter_setup.py --prefix "$prefix" --env COURSE_DATA "$DATA_ROOT"
     CHANGED=1
 }
 

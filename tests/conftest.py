@@ -210,3 +210,16 @@ def make_folder(root, n=6, size=40):
                 px[..., 2 if c == 0 else 0] += 160
                 Image.fromarray(px).save(root / split / name / f'{name}{i}.png')
     return root
+
+
+def lab_page_config(port, token, path='/lab'):
+    """The page config a running JupyterLab serves on `path` (its jupyter-config-data JSON)."""
+    import json
+    import re
+    import urllib.request
+    req = urllib.request.Request(f'http://127.0.0.1:{port}{path}', headers={'Authorization': f'token {token}'})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        html = r.read().decode()
+    m = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S)
+    assert m, f'no jupyter-config-data in the page JupyterLab served on {path}:\n{html[:2000]}'
+    return json.loads(m.group(1))

@@ -21,7 +21,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from conftest import api_get, free_port
+from conftest import api_get, free_port, lab_page_config
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PY = ROOT / '.venv' / 'bin' / 'python'
@@ -139,7 +139,8 @@ def machine(tmp_path, https_server):
     (fakebin / 'nvidia-smi').chmod(0o755)
     (course / 'setup').mkdir(parents=True)
     (course / 'coursehelpers').symlink_to(ROOT / 'coursehelpers')
-    for f in ['environment.yml', 'pyproject.toml', 'setup/common.sh', 'setup/paperspace.sh']:
+    for f in ['environment.yml', 'pyproject.toml', 'setup/common.sh', 'setup/paperspace.sh',
+              'setup/torch_build.py', 'setup/jupyter_setup.py']:
         shutil.copy(ROOT / f, course / f)
     installer = served / 'Miniforge3-test-Linux.sh'
     env = clean_env(home, STANDIN_LOG=tmp_path / 'standin.log', STANDIN_REAL_PYTHON=VENV_PY,
@@ -173,9 +174,15 @@ def test_first_run_does_every_step_and_second_run_changes_nothing(machine):
     conda = m['home'] / 'miniforge3' / 'bin' / 'conda'
     assert conda.exists() and 'conda init bash' in calls
     assert 'conda env create -n coursehelpers -f environment.yml' in calls
-    kernel = json.loads((m['home'] / '.local/share/jupyter/kernels/coursehelpers/kernel.json').read_text())
+    assert 'torch: CUDA build (NVIDIA driver found: nvidia-smi runs' in out     # the GPU's build, kept
+    env_prefix = m['home'] / 'miniforge3' / 'envs' / 'coursehelpers'
+    kernel = json.loads((env_prefix / 'share/jupyter/kernels/coursehelpers/kernel.json').read_text())
     assert kernel['display_name'] == 'Python (coursehelpers)'
     assert kernel['env'] == {'COURSE_DATA': str(m['data'])}                    # lessons find the data root
+    assert not (m['home'] / '.local/share/jupyter/kernels').exists()           # inside the env, not per user
+    assert 'jupyter_setup.py --prefix' in calls
+    page = json.loads((env_prefix / 'etc/jupyter/labconfig/page_config.json').read_text())
+    assert page['disabledExtensions'] == {'@jupyterlab/apputils-extension:announcements': True}
     from coursehelpers.datasets.registry import DATASETS
     for name in DATASETS:
         assert f'-m coursehelpers data fetch {name} --full' in calls
@@ -190,6 +197,8 @@ def test_first_run_does_every_step_and_second_run_changes_nothing(machine):
     assert 'Nothing to do: this machine was already set up; nothing was changed.' in out
     assert 'installer' not in calls and 'env create' not in calls and 'env update' not in calls
     assert 'ipykernel install' not in calls and 'data fetch' not in calls
+    assert 'jupyter_setup.py --check' in calls and 'jupyter_setup.py --prefix' not in calls
+    assert 'Jupyter is set up in this environment' in out
     assert 'already' in out and 'up to date' in out and 'GPU visible: True' in out
 
     with open(m['course'] / 'pyproject.toml', 'a') as f:                        # a course update changed the deps
@@ -373,6 +382,8 @@ def test_jupyter_script_serves_on_127_0_0_1_with_a_token_inside_tmux(jupyter_env
         api_get(f'http://127.0.0.1:{port}/api/contents/nbs')
     assert e.value.code == 403
     assert listening_addresses(port) == ['127.0.0.1']                      # loopback only
+    news = '@jupyterlab/apputils-extension:announcements'                  # no news pop-up
+    assert news in lab_page_config(port, token, '/lab/tree/nbs')['disabledExtensions']
 
     again = run(['bash', 'setup/jupyter.sh'], env, timeout=60)             # running: says so, same token
     assert again.returncode == 0 and 'already running' in again.stdout and token in again.stdout
