@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test lessons bench results gpu-check gpu-test gpu-run gpu-project project clean
+.PHONY: setup lab test lessons site bench results gpu-check gpu-test gpu-run gpu-project project clean
 
 # Create the venv if missing, install the course package with its test tools,
 # and register the Jupyter kernel. Reruns only when pyproject.toml changes.
@@ -31,6 +31,10 @@ test: setup
 # Run every lesson headless in the current mode and collect its numbers in runs/results.json.
 lessons: setup
 	$(BIN)/python -m coursehelpers lessons run --out runs
+
+# The rendered course: every lesson run in quick mode, one HTML page each, an index with the results.
+site: setup
+	$(BIN)/python -m coursehelpers site --out site
 
 # Every lesson on the quick-mode data, on the GPU, without Jupyter (see setup/README.md).
 gpu-check:
