@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test lessons bench results gpu-check gpu-test gpu-run gpu-project project clean
+.PHONY: setup lab test lessons site bench results gpu-check gpu-test gpu-run gpu-project project clean
 
 # Create the venv if missing; install the torch build that fits the machine (the CPU build
 # without an NVIDIA driver; TORCH_BUILD=cpu or cuda overrides: setup/torch_build.py), then the
@@ -36,6 +36,10 @@ test: setup
 # Run every lesson headless in the current mode and collect its numbers in runs/results.json.
 lessons: setup
 	$(BIN)/python -m coursehelpers lessons run --out runs
+
+# The rendered course: every lesson run in quick mode, one HTML page each, an index with the results.
+site: setup
+	$(BIN)/python -m coursehelpers site --out site
 
 # Every lesson on the quick-mode data, on the GPU, without Jupyter (see setup/README.md).
 gpu-check:

@@ -1,5 +1,5 @@
 """Command line: `python -m coursehelpers info | data list | data fetch NAME | data standin NAME |
-weights fetch | lessons run | lessons project`."""
+weights fetch | lessons run | lessons project | site`."""
 import argparse
 import json
 import os
@@ -13,6 +13,7 @@ from .env.banner import banner
 from .env.modes import MODES
 from .runner.lessons import run_lessons
 from .runner.projection import project_lessons
+from .runner.site import SiteError, build_site
 from .runner.stalls import print_stalls, read_loop_log, stall_rows
 from .vision.models import FULL_MODE_ARCHS, WeightsError, fetch_weights
 
@@ -78,6 +79,24 @@ def _lessons_project(args):
     return 1 if failed else 0
 
 
+def _site(args):
+    try:
+        build_site(args.names, args.out, args.timeout, args.mode)
+    except SiteError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def _site_parser(sub):
+    site = sub.add_parser('site', help='run every lesson and render it as a static site (HTML)')
+    site.add_argument('names', nargs='*', help='lessons, e.g. 01 08_p_values (default: all)')
+    site.add_argument('--out', default='site', help='folder for the site (default: site)')
+    site.add_argument('--timeout', type=int, default=900, help='seconds allowed per cell')
+    site.add_argument('--mode', choices=MODES, default='quick', help='the mode the lessons run in '
+                      '(default: quick)')
+
+
 def _data_parser(sub):
     data = sub.add_parser('data', help='list, fetch or stand in for data sets')
     actions = data.add_subparsers(dest='action', required=True)
@@ -135,6 +154,7 @@ def main(argv=None):
                                'into the torch cache (for machines that go offline)')
     fetch.add_argument('archs', nargs='*', help=f"architectures (default: {', '.join(FULL_MODE_ARCHS)})")
     _lessons_parser(sub)
+    _site_parser(sub)
     args = p.parse_args(argv)
     commands = {('data', 'list'): _data_list, ('data', 'fetch'): _data_fetch,
                 ('data', 'standin'): _data_standin, ('weights', 'fetch'): _weights_fetch,
@@ -143,6 +163,8 @@ def main(argv=None):
         if args.cmd == 'info':
             banner()
             return 0
+        if args.cmd == 'site':
+            return _site(args)
         return commands[args.cmd, args.action](args) or 0
     except (DataError, WeightsError) as e:
         print(f'error: {e}', file=sys.stderr)

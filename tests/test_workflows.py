@@ -27,9 +27,9 @@ def load(name):
     return wf
 
 
-def test_actionlint_passes_on_both_workflows():
-    assert {p.name for p in WORKFLOWS.glob('*.yml')} >= {'ci.yml', 'gpu.yml'}
-    r = actionlint()
+def test_actionlint_passes_on_every_workflow():
+    assert {p.name for p in WORKFLOWS.glob('*.yml')} >= {'ci.yml', 'gpu.yml', 'site.yml'}
+    r = actionlint()                              # with no file named, actionlint checks them all
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -50,6 +50,11 @@ def test_ci_runs_the_readme_test_command():
     assert wf['concurrency']['cancel-in-progress'] is True
 
 
+def test_ci_builds_the_site_after_the_readme_test_command():
+    lines = [line.strip() for line in (ROOT / '.ci' / 'run').read_text().splitlines()]
+    assert lines.index('make test') < lines.index('make site')
+
+
 def test_gpu_workflow_checks_the_gpu_first_then_runs_every_lesson_in_full_mode():
     wf = load('gpu.yml')
     assert set(wf['on']) == {'push', 'workflow_dispatch'}       # never pull requests on a self-hosted machine
@@ -67,3 +72,21 @@ def test_gpu_workflow_checks_the_gpu_first_then_runs_every_lesson_in_full_mode()
     assert 'for nb in nbs/*.ipynb' in lessons and '--nbval' in lessons
     assert 'timeout' in lessons and '"$NOTEBOOK_TIMEOUT"' in lessons     # a time limit for each notebook
     assert (ROOT / '.github' / 'actionlint.yaml').exists()              # declares the cuda label
+
+
+def test_site_workflow_builds_the_site_and_publishes_it_to_pages():
+    wf = load('site.yml')
+    assert wf['on']['push']['branches'] == ['main'] and 'workflow_dispatch' in wf['on']
+    assert 'pull_request' not in wf['on']                        # only main is published
+    build, deploy = wf['jobs']['build'], wf['jobs']['deploy']
+    uses = [s.get('uses', '').split('@')[0] for s in build['steps']]
+    runs = [s.get('run') for s in build['steps']]
+    assert 'make site' in runs
+    cache = next(s for s in build['steps'] if s.get('uses', '').startswith('actions/cache'))
+    assert cache['with']['path'] == 'data'                       # the samples, cached as ci.yml does
+    assert uses.index('actions/configure-pages') > runs.index('make site')
+    upload = next(s for s in build['steps'] if s.get('uses', '').startswith('actions/upload-pages-artifact'))
+    assert upload['with']['path'] == 'site'
+    assert deploy['needs'] == 'build' and deploy['environment']['name'] == 'github-pages'
+    assert deploy['permissions'] == {'pages': 'write', 'id-token': 'write'}
+    assert deploy['steps'][0]['uses'].startswith('actions/deploy-pages@')
