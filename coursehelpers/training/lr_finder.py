@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ['SmoothedLoss', 'LRFindResult', 'repeat_batches']
+__all__ = ['SmoothedLoss', 'LRFindResult', 'repeat_batches', 'end_bar_early']
 
 
 class SmoothedLoss:
@@ -49,6 +49,25 @@ def repeat_batches(loader, n):
                 return
 
 
+def end_bar_early(bar, steps):
+    """Close a tqdm progress `bar` after `steps` steps as a completed run.
+
+    A bar closed before its total reads as a failure (JupyterLab draws it red). The
+    learning-rate finder stops on purpose when the loss diverges, so its bar's total
+    becomes the steps it made and it ends full.
+
+    >>> from tqdm import tqdm
+    >>> bar = tqdm(total=100, disable=True)
+    >>> end_bar_early(bar, 86); (bar.n, bar.total)
+    (86, 86)
+
+    Used by `Learner.lr_find` (lessons 01 and 03).
+    """
+    bar.reset(total=steps)          # in JupyterLab this also shortens the drawn bar
+    bar.n = steps
+    bar.close()
+
+
 @dataclass
 class LRFindResult:
     """What `Learner.lr_find` found: the rates tried and the smoothed loss at each.
@@ -84,12 +103,15 @@ class LRFindResult:
                 f'lr_min={self.lr_min:.1e}, lr_steep={self.lr_steep:.1e})')
 
     def plot(self):
-        """Plot loss against learning rate (log axis, suggestion marked) and the rate per step.
+        """Plot, left, the loss against the learning rate (log axis, suggestion marked) and,
+        right, the rate at each step of the sweep.
 
         Returns:
-            the matplotlib figure (two axes).
+            the matplotlib figure (two axes: loss, then rate).
         """
         fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.5))
+        ax_loss.set_title('loss against learning rate')
+        ax_lr.set_title('learning rate at each step')
         ax_loss.plot(self.lrs, self.losses)
         ax_loss.set(xscale='log', xlabel='learning rate (log scale)', ylabel='smoothed loss')
         at = self.lrs.index(min(self.lrs, key=lambda lr: abs(math.log(lr / self.suggestion))))
