@@ -30,7 +30,7 @@ from .layer_groups import (find_layer_groups, freeze_groups, frozen_batchnorm_ev
                            group_parameters)
 from .loaders import DataLoaders, check_batch_dim, fixed_batch_shapes, in_order
 from .loop_timing import log_fit, loop_batches
-from .lr_finder import LRFindResult, SmoothedLoss, end_bar_early, repeat_batches
+from .lr_finder import LRFindResult, SmoothedLoss, end_diverged_sweep, repeat_batches
 from .metrics import activation_for, default_loss, metric_name, to_probs
 from .schedules import constant, cos_anneal, exp_sweep, one_cycle, sgdr
 
@@ -220,11 +220,10 @@ class Learner:
 
         One optimizer step per mini-batch, every group at the same rate, growing
         exponentially from `start_lr` to `end_lr` over `num_it` steps. The loss is smoothed
-        (exponential average, beta 0.98, bias-corrected); with `stop_div` the sweep stops
-        when it exceeds 4x its best or is not finite, says at which step, and its progress
-        bar ends full: a diverging loss is how a sweep is meant to end. Weights, optimizer state and gradient
-        scaler are copied before and restored after. A training set with fewer than
-        `num_it` batches is gone through again (it says so).
+        (exponential average, beta 0.98, bias-corrected); with `stop_div` the sweep ends, as it
+        normally does, when it exceeds 4x its best or is not finite (`end_diverged_sweep`).
+        Weights, optimizer state and gradient scaler are copied before and restored after.
+        A training set with fewer than `num_it` batches is gone through again (it says so).
 
         Returns:
             an `LRFindResult` (lrs, losses, suggestion = lr_min / 10), also kept in
@@ -252,11 +251,8 @@ class Learner:
                         group['lr'] = lrs[-1]
                     losses.append(smooth.add(self.one_batch(batch).item()))
                     diverged = not math.isfinite(losses[-1]) or losses[-1] > 4 * min(losses)
-                    if stop_div and diverged:              # the sweep's normal end
-                        end_bar_early(self.bar, i + 1)
-                        print(f'lr_find: stopped at step {i + 1} of {num_it}: the loss diverged '
-                              f'(smoothed loss {losses[-1]:.3g}, more than 4 x its best '
-                              f'{min(losses):.3g}).')
+                    if stop_div and diverged:
+                        end_diverged_sweep(self.bar, losses, num_it)   # its normal end
                         break
         finally:
             restore(self.model, self.opt, saved)
@@ -425,15 +421,12 @@ class Learner:
             total = len(dl)
         n = max_batches() if total is None else batches_to_run(total)
         batches = loop_batches(dl, kind, total, scales_with_data=kind != 'lr_find')
-        bar = self.bar = tqdm(total=n, leave=False, disable=not self.progress)
-        try:
+        with tqdm(total=n, leave=False, disable=not self.progress) as self.bar:  # closes it
             for i, batch in enumerate(batches):
                 if losses and self.progress and i % 50 == 0:
-                    bar.set_postfix(loss=f'{losses[-1].item():.4f}', refresh=False)
+                    self.bar.set_postfix(loss=f'{losses[-1].item():.4f}', refresh=False)
                 yield batch
-                bar.update()
-        finally:
-            bar.close()           # red in JupyterLab if it stopped short, unless end_bar_early
+                self.bar.update()
 
     def _end_epoch(self, losses, valid_loss, preds, targets, seconds):
         """Record the epoch in `history`, print its row (after a header), fire after_epoch."""

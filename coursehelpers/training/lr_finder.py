@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ['SmoothedLoss', 'LRFindResult', 'repeat_batches', 'end_bar_early']
+__all__ = ['SmoothedLoss', 'LRFindResult', 'repeat_batches', 'end_diverged_sweep']
 
 
 class SmoothedLoss:
@@ -49,23 +49,26 @@ def repeat_batches(loader, n):
                 return
 
 
-def end_bar_early(bar, steps):
-    """Close a tqdm progress `bar` after `steps` steps as a completed run.
-
-    A bar closed before its total reads as a failure (JupyterLab draws it red). The
-    learning-rate finder stops on purpose when the loss diverges, so its bar's total
-    becomes the steps it made and it ends full.
+def end_diverged_sweep(bar, losses, num_it):
+    """End a sweep stopped because the loss diverged: its normal end, so say so in one line
+    and close its tqdm progress `bar` full (a bar closed short reads as a failure: JupyterLab
+    draws it red).
 
     >>> from tqdm import tqdm
     >>> bar = tqdm(total=100, disable=True)
-    >>> end_bar_early(bar, 86); (bar.n, bar.total)
-    (86, 86)
+    >>> end_diverged_sweep(bar, [0.7, 0.6, 2.5], num_it=100)
+    lr_find: stopped at step 3 of 100: the loss diverged (smoothed loss 2.5, over 4 x its best 0.6).
+    >>> bar.n, bar.total
+    (3, 3)
 
     Used by `Learner.lr_find` (lessons 01 and 03).
     """
+    steps = len(losses)
     bar.reset(total=steps)          # in JupyterLab this also shortens the drawn bar
     bar.n = steps
     bar.close()
+    print(f'lr_find: stopped at step {steps} of {num_it}: the loss diverged (smoothed loss '
+          f'{losses[-1]:.3g}, over 4 x its best {min(losses):.3g}).')
 
 
 @dataclass
