@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import sys
+from pathlib import Path
 
 from .datasets.registry import data_used
 from .env.distributed import is_main
@@ -27,18 +28,31 @@ def peak_memory_mb():
     return round(rss / (2**20 if sys.platform == 'darwin' else 1024), 1)
 
 
+def lesson_name():
+    """The lesson this kernel runs: the runner's `COURSE_LESSON`, else the notebook's name
+    when JupyterLab says it (`JPY_SESSION_NAME`), else None (a script or a console).
+
+    >>> lesson_name()          # in JupyterLab, in nbs/01_dogs_cats.ipynb   # doctest: +SKIP
+    '01_dogs_cats'
+    """
+    if os.environ.get('COURSE_LESSON'):
+        return os.environ['COURSE_LESSON']
+    session = os.environ.get('JPY_SESSION_NAME', '')
+    return Path(session).stem if session.endswith('.ipynb') else None
+
+
 def record(metric, value, seconds=None, **extra):
-    """Record one headline number of a lesson and return the record (a dict).
+    """Record one headline number of a lesson: print it on one line, and collect it under the
+    lesson runner.
 
-    `seconds` is the training time behind the number. The record holds the
-    lesson, mode, metric, value, seconds, the kernel's peak memory (`peak_mb`)
-    and which data set variants this kernel used, and `standin`: True when any of
-    them is a stand-in (the number then means nothing). Under the lesson runner it
-    is appended to the run's results; it is always printed. Under `torchrun`, only rank 0
-    prints and writes (every process gets the record back).
+    `seconds` is the training time behind the number. Under the runner, one JSON line is
+    appended to its results: the lesson, mode, metric, value, seconds, the kernel's peak
+    memory (`peak_mb`), which data set variants this kernel used, and `standin`: True when
+    any of them is a stand-in (the number then means nothing). Under `torchrun`, only rank
+    0 prints and writes. Returns nothing, so a cell that ends with it shows just the line.
 
-    >>> r = record('accuracy', 0.98, seconds=12.5)   # doctest: +SKIP
-    recorded accuracy = 0.98 (12.5 s, peak 900 MB)
+    >>> record('accuracy', 0.951, seconds=12.34)   # doctest: +SKIP
+    recorded accuracy = 0.951 (lesson 01_dogs_cats, 12.3 s of training, peak memory 900 MB)
 
     Used in lessons 01 to 08.
     """
@@ -49,12 +63,24 @@ def record(metric, value, seconds=None, **extra):
            'peak_mb': peak_memory_mb(), 'data': used,
            'standin': any(d.get('standin') for d in used.values()), **extra}
     if not is_main():
-        return rec
+        return
     out = os.environ.get('COURSE_RESULTS')
     if out:
         with open(out, 'a') as f:
             f.write(json.dumps(rec) + '\n')
-    took = '' if seconds is None else f'{float(seconds):.1f} s, '
+    print(record_line(rec, lesson_name()))
+
+
+def record_line(rec, lesson=None):
+    """The one line `record` prints for the record `rec` (a dict) of `lesson` (or None).
+
+    >>> record_line({'metric': 'accuracy', 'value': 0.951, 'seconds': 12.34, 'peak_mb': 900,
+    ...              'standin': False}, '01_dogs_cats')
+    'recorded accuracy = 0.951 (lesson 01_dogs_cats, 12.3 s of training, peak memory 900 MB)'
+    """
+    about = [] if lesson is None else [f'lesson {lesson}']
+    if rec['seconds'] is not None:
+        about.append(f"{rec['seconds']:.1f} s of training")
+    about.append(f"peak memory {rec['peak_mb']:.0f} MB")
     flag = f'; {STANDIN_WARNING}' if rec['standin'] else ''
-    print(f"recorded {metric} = {float(value):.4g} ({took}peak {rec['peak_mb']:.0f} MB{flag})")
-    return rec
+    return f"recorded {rec['metric']} = {rec['value']:.4g} ({', '.join(about)}{flag})"

@@ -166,13 +166,36 @@ def test_the_app_classifies_an_upload_and_explains_a_non_image(trained):
     learn, file = trained
     clf = load_learner(file)
     app = ClassifierApp(clf)
+    assert app.result_text == 'Upload a photo, then press Classify.'
+    assert app.picture.layout.display == 'none'           # no photo yet: no empty image
     image = learn.dls.valid_ds.paths[0]
     upload(app, image.name, image.read_bytes())           # the upload's own callback runs
-    label = clf.predict(image)[0]
+    label, index, probs = clf.predict(image)
     assert f'<b>{label}</b> with probability' in app.result.value
-    assert app.picture.value[:4] == b'\x89PNG'
+    assert app.result_text == f'{label} with probability {float(probs[index]):.3f} ({image.name})'
+    assert app.picture.value[:4] == b'\x89PNG' and app.picture.layout.display != 'none'
     upload(app, 'notes.png', b'<html>not a picture</html>')
     assert 'notes.png is not a photo I can read' in app.result.value
-    assert app.picture.value == b''
+    assert app.result_text == ('notes.png is not a photo I can read. These 26 bytes are not an '
+                               'image I can read (its format is not one PIL knows). Use a JPEG '
+                               'or PNG photo.')
+    assert app.picture.value == b'' and app.picture.layout.display == 'none'
     app.button.click()                                    # the button reruns on the last upload
     assert 'is not a photo I can read' in app.result.value
+    app.classify(image.read_bytes(), image.name)          # a photo again: the picture is back
+    assert app.picture.layout.display != 'none' and app.picture.value[:4] == b'\x89PNG'
+
+
+def test_the_app_escapes_names_in_html_but_not_in_its_text(trained):
+    learn, file = trained
+    app = ClassifierApp(load_learner(file))
+    image = learn.dls.valid_ds.paths[0]
+    app.classify(image.read_bytes(), 'a<b>&c.png')
+    assert '(a&lt;b&gt;&amp;c.png)' in app.result.value and app.result_text.endswith('(a<b>&c.png)')
+
+
+def test_the_upload_button_is_wide_enough_for_its_label(trained):
+    app = ClassifierApp(load_learner(trained[1]))
+    assert app.upload.description == 'Upload a photo'
+    assert app.upload.layout.width == 'auto'              # sized to its label, not cut
+    assert int(app.upload.layout.min_width.removesuffix('px')) >= 180

@@ -106,6 +106,16 @@ def test_sgdr_restarts_at_full_rate_after_1_and_3_epochs():
     assert learn.lrs[n - 1] < 2e-3 and learn.lrs[3 * n - 1] < 1e-3
 
 
+def test_cycles_of_half_an_epoch_restart_within_one_epoch():
+    learn = make_learner(dls=make_dls(n_train=128))       # 8 mini-batches per epoch
+    learn.fit(1e-2, 2, cycle_len=0.5)
+    assert len(learn.history) == 1 and len(learn.lrs) == 8
+    assert [i for i in range(1, 8) if learn.lrs[i] > learn.lrs[i - 1]] == [4]   # the restart
+    assert learn.lrs[0] == learn.lrs[4] == pytest.approx(1e-2)
+    with pytest.raises(ValueError, match='add up to a whole number'):
+        learn.fit(1e-2, 1, cycle_len=0.5)
+
+
 def test_fit_one_cycle_warms_up_then_anneals():
     learn = make_learner()
     learn.fit_one_cycle(2, 1e-2)
@@ -152,6 +162,34 @@ def test_lr_find_stops_when_the_loss_diverges():
     assert result.suggestion == pytest.approx(result.lr_min / 10)
     fig = learn.plot_lr_find()
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == 'log'
+    loss_ax, lr_ax = fig.axes                         # the order lessons 01 and 03 describe
+    assert loss_ax.get_ylabel() == 'smoothed loss' and 'loss' in loss_ax.get_title()
+    assert lr_ax.get_xlabel() == 'iteration' and lr_ax.get_yscale() == 'log'
+
+
+@pytest.mark.parametrize('flavour', ['terminal', 'notebook'])
+def test_lr_find_ends_a_diverging_sweep_as_a_normal_end(flavour, monkeypatch, capsys):
+    if flavour == 'notebook':                 # the bar JupyterLab shows (tqdm.auto there)
+        import tqdm.notebook
+        monkeypatch.setattr('coursehelpers.training.learner.tqdm', tqdm.notebook.tqdm)
+    learn = make_learner(progress=True)
+    result = learn.lr_find(start_lr=1e-4, end_lr=1e4, num_it=100)
+    steps = len(result.lrs)
+    assert 1 < steps < 100
+    out = capsys.readouterr().out
+    assert f'stopped at step {steps} of 100: the loss diverged' in out
+    bar = learn.bar
+    assert bar.n == bar.total == steps and bar.disable         # closed, and full
+    if flavour == 'notebook':
+        drawn = bar.container.children[1]                     # the IntProgress widget
+        assert drawn.value == drawn.max == steps and drawn.bar_style != 'danger'
+
+
+def test_a_sweep_that_runs_to_its_end_needs_no_message(capsys):
+    learn = make_learner(progress=True)
+    result = learn.lr_find(num_it=12, stop_div=False)
+    assert len(result.lrs) == 12 and learn.bar.n == learn.bar.total == 12
+    assert 'stopped at step' not in capsys.readouterr().out
 
 
 def test_lr_find_restores_weights_and_optimizer_exactly():

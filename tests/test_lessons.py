@@ -40,6 +40,38 @@ def test_runner_collects_numbers_and_reports_failures(tmp_path, data_root, monke
     assert 'total' in proc.stdout and 'FAILED' in proc.stdout        # the closing table
     table = (out / 'results.md').read_text()
     assert '| 91_good | total | 45 | 1.5 |' in table
+    cell = nbformat.read(out / '91_good.ipynb', as_version=4).cells[1]   # ends with record(...)
+    assert [o['output_type'] for o in cell.outputs] == ['stream']       # one line, no Out[]
+    assert cell.outputs[0]['text'].startswith('recorded total = 45 (lesson 91_good, 1.5 s of')
+
+
+def test_record_prints_one_line_and_names_no_lesson_outside_the_runner(tmp_path, monkeypatch,
+                                                                        capsys):
+    from coursehelpers import record
+    for name in ('COURSE_LESSON', 'COURSE_RESULTS', 'JPY_SESSION_NAME'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert record('accuracy', 0.95123, seconds=12.34) is None
+    out = capsys.readouterr().out
+    assert out.startswith('recorded accuracy = 0.9512 (12.3 s of training, peak memory ')
+    assert out.count('\n') == 1 and 'interactive' not in out and 'lesson' not in out
+    assert list(tmp_path.iterdir()) == []                      # nothing stored outside the runner
+    monkeypatch.setenv('JPY_SESSION_NAME', str(tmp_path / 'nbs' / '01_dogs_cats.ipynb'))
+    record('accuracy', 0.95)                                   # JupyterLab names the notebook
+    assert capsys.readouterr().out.startswith('recorded accuracy = 0.95 (lesson 01_dogs_cats, ')
+
+
+def test_record_stores_the_same_fields_for_the_runner(tmp_path, monkeypatch, capsys):
+    from coursehelpers import record
+    monkeypatch.setenv('COURSE_LESSON', '07_production')
+    monkeypatch.setenv('COURSE_RESULTS', str(tmp_path / 'records.jsonl'))
+    monkeypatch.setenv('JPY_SESSION_NAME', 'elsewhere.ipynb')  # the runner's name wins
+    record('accuracy', 0.9, seconds=3.456, note='x')
+    assert 'lesson 07_production, 3.5 s of training' in capsys.readouterr().out
+    rec = json.loads((tmp_path / 'records.jsonl').read_text())
+    assert set(rec) == {'lesson', 'mode', 'metric', 'value', 'seconds', 'peak_mb', 'data',
+                        'standin', 'note'}
+    assert rec['lesson'] == '07_production' and rec['value'] == 0.9 and rec['seconds'] == 3.46
 
 
 def test_lessons_are_found_by_number(monkeypatch):

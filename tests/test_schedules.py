@@ -38,10 +38,33 @@ def test_exp_sweep_takes_equal_steps_on_a_log_scale():
 def test_cycle_lengths_grow_by_cycle_mult():
     assert cycle_lengths(3, 1, 2) == [1, 2, 4]
     assert cycle_lengths(2, 3, 1) == [3, 3]
-    with pytest.raises(ValueError, match='cycle_len must be a whole number'):
-        cycle_lengths(2, 0.5)
     with pytest.raises(ValueError, match='n_cycles must be a whole number'):
         cycle_lengths(0)
+    with pytest.raises(ValueError, match='cycle_mult must be a whole number'):
+        cycle_lengths(2, 1, 1.5)
+    with pytest.raises(ValueError, match='cycle_len must be a number of epochs above 0'):
+        cycle_lengths(2, 0)
+
+
+def test_cycles_may_be_fractions_of_an_epoch_that_add_up_to_whole_epochs():
+    assert cycle_lengths(2, 0.5) == [0.5, 0.5]
+    assert cycle_lengths(2, 1 / 3, 2) == pytest.approx([1 / 3, 2 / 3])
+    with pytest.raises(ValueError, match=r'last 1.5 epochs.*add up to a whole number'):
+        cycle_lengths(3, 0.5)
+    with pytest.raises(ValueError, match='last 0.5 epochs'):
+        cycle_lengths(1, 0.5)
+
+
+@pytest.mark.parametrize('n_cycles, cycle_len, cycle_mult, starts', [
+    (2, 0.5, 1, [0, 9]),            # lesson 01's head in quick mode: 18 batches, one epoch
+    (2, 1 / 3, 2, [0, 6]),          # lesson 01's fine-tuning in quick mode: 1/3 + 2/3 epoch
+    (3, 1, 1, [0, 18, 36])])
+def test_fractional_cycles_restart_at_the_full_rate(n_cycles, cycle_len, cycle_mult, starts):
+    mults = sgdr(n_cycles, cycle_len, cycle_mult, iters_per_epoch=18)
+    assert len(mults) == round(sum(cycle_lengths(n_cycles, cycle_len, cycle_mult))) * 18
+    assert np.flatnonzero(mults == 1.0).tolist() == starts
+    rises = np.flatnonzero(np.diff(mults) > 0) + 1          # where the rate goes back up
+    assert rises.tolist() == starts[1:]
 
 
 def test_sgdr_restarts_at_1_3_and_7_epochs_with_cycle_mult_2():

@@ -33,7 +33,8 @@ def test_a_stand_in_has_the_full_layout_and_a_marker(full_root, name):
     assert marker['name'] == name and marker['scale'] == 0.002 and marker['files'] > 0
 
 
-def test_get_data_list_data_banner_and_record_say_it_is_a_stand_in(full_root, capsys):
+def test_get_data_list_data_banner_and_record_say_it_is_a_stand_in(full_root, capsys, tmp_path,
+                                                                   monkeypatch):
     make_standin('rossmann', scale=0.002)
     capsys.readouterr()
     path = get_data('rossmann')
@@ -44,8 +45,10 @@ def test_get_data_list_data_banner_and_record_say_it_is_a_stand_in(full_root, ca
     assert row['standin'] and 'STAND-IN' in row['variant']
     banner()
     assert 'stand-in data: the metrics mean nothing' in capsys.readouterr().out
-    rec = record('exp_rmspe', 0.5)
-    assert rec['standin'] is True and 'the metrics mean nothing' in capsys.readouterr().out
+    monkeypatch.setenv('COURSE_RESULTS', str(tmp_path / 'records.jsonl'))
+    record('exp_rmspe', 0.5)
+    assert 'the metrics mean nothing' in capsys.readouterr().out
+    assert json.loads((tmp_path / 'records.jsonl').read_text())['standin'] is True
 
 
 def test_the_banner_says_nothing_of_stand_ins_in_quick_mode(full_root, monkeypatch, capsys):

@@ -74,9 +74,7 @@ def plot_predictions(dataset, idxs, probs, classes, title='', size=224):
         titles = [f'p({classes[1]})={probs[i, 1]:.3f}' for i in idxs]
     else:
         titles = [f'{classes[probs[i].argmax()]} {probs[i].max():.3f}' for i in idxs]
-    fig = show_images(images, titles, ncols=len(idxs))
-    fig.suptitle(title)
-    return fig
+    return show_images(images, titles, ncols=len(idxs), title=title)
 
 
 def confusion_matrix(preds, targets, n_classes):
@@ -126,6 +124,5 @@ def plot_top_losses(dataset, log_probs, targets, classes, k=9):
         images.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1) / 255)
         t = int(targets[i])
         titles.append(f'{classes[int(probs[i].argmax())]}/{classes[t]} {loss:.2f} {probs[i, t]:.2f}')
-    fig = show_images(images, titles, ncols=min(3, len(images)) or 1)
-    fig.suptitle('predicted / actual / loss / p(actual)')
-    return fig
+    return show_images(images, titles, ncols=min(3, len(images)) or 1,
+                       title='predicted / actual / loss / p(actual)')

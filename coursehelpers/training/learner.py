@@ -30,7 +30,7 @@ from .layer_groups import (find_layer_groups, freeze_groups, frozen_batchnorm_ev
                            group_parameters)
 from .loaders import DataLoaders, check_batch_dim, fixed_batch_shapes, in_order
 from .loop_timing import log_fit, loop_batches
-from .lr_finder import LRFindResult, SmoothedLoss, repeat_batches
+from .lr_finder import LRFindResult, SmoothedLoss, end_diverged_sweep, repeat_batches
 from .metrics import activation_for, default_loss, metric_name, to_probs
 from .schedules import constant, cos_anneal, exp_sweep, one_cycle, sgdr
 
@@ -76,11 +76,13 @@ class Learner:
         self.path, self.cbs, self.progress = Path(path), list(cbs), progress and is_main()
         self.active_cbs, self.ddp, self.sync_batchnorm = self.cbs, None, False  # see distributed
         self.history, self.lrs, self.batch_losses, self.lr_finder = pd.DataFrame(), [], [], None
+        self.bar = None                                  # the last loop's progress bar
 
     def fit(self, lr, n_cycles=1, cycle_len=None, cycle_mult=1, shape=None, cbs=()):
         """Train with SGDR: cosine annealing with warm restarts, printing one row per epoch.
 
-        Cycle i lasts `cycle_len * cycle_mult**i` epochs and restarts at the full `lr`.
+        Cycle i lasts `cycle_len * cycle_mult**i` epochs and restarts at the full `lr`;
+        fractions of an epoch are fine when the cycles add up to whole epochs.
         Without `cycle_len` (2018's `learn.fit(lr, n)`): `n_cycles` epochs at a constant `lr`.
 
         Args:
@@ -218,10 +220,10 @@ class Learner:
 
         One optimizer step per mini-batch, every group at the same rate, growing
         exponentially from `start_lr` to `end_lr` over `num_it` steps. The loss is smoothed
-        (exponential average, beta 0.98, bias-corrected); with `stop_div` the sweep stops
-        when it exceeds 4x its best or is not finite. Weights, optimizer state and gradient
-        scaler are copied before and restored after. A training set with fewer than
-        `num_it` batches is gone through again (it says so).
+        (exponential average, beta 0.98, bias-corrected); with `stop_div` the sweep ends, as it
+        normally does, when it exceeds 4x its best or is not finite (`end_diverged_sweep`).
+        Weights, optimizer state and gradient scaler are copied before and restored after.
+        A training set with fewer than `num_it` batches is gone through again (it says so).
 
         Returns:
             an `LRFindResult` (lrs, losses, suggestion = lr_min / 10), also kept in
@@ -250,6 +252,7 @@ class Learner:
                     losses.append(smooth.add(self.one_batch(batch).item()))
                     diverged = not math.isfinite(losses[-1]) or losses[-1] > 4 * min(losses)
                     if stop_div and diverged:
+                        end_diverged_sweep(self.bar, losses, num_it)   # its normal end
                         break
         finally:
             restore(self.model, self.opt, saved)
@@ -374,7 +377,7 @@ class Learner:
         return training_log.plot_lr(self.lrs)
 
     def plot_lr_find(self):
-        """Loss against learning rate (log axis, suggestion marked) and rate per step."""
+        """Left: loss against learning rate (log axis, suggestion marked); right: rate per step."""
         if self.lr_finder is None:
             raise ValueError('There is no sweep to plot yet: run learn.lr_find() first.')
         return self.lr_finder.plot()
@@ -412,17 +415,18 @@ class Learner:
 
     def _batches(self, dl, kind, losses=None, total=None):
         """Iterate `total` (default all) batches of `dl`, at most `COURSE_MAX_BATCHES`, timed as
-        a loop of `kind` (see `loop_timing`), under a progress bar that shows the last loss
-        every 50 batches."""
+        a loop of `kind` (see `loop_timing`), under a progress bar (kept in `self.bar`) that
+        shows the last loss every 50 batches."""
         if total is None and hasattr(dl, '__len__'):
             total = len(dl)
         n = max_batches() if total is None else batches_to_run(total)
         batches = loop_batches(dl, kind, total, scales_with_data=kind != 'lr_find')
-        bar = tqdm(batches, total=n, leave=False, disable=not self.progress)
-        for i, batch in enumerate(bar):
-            if losses and self.progress and i % 50 == 0:
-                bar.set_postfix(loss=f'{losses[-1].item():.4f}', refresh=False)
-            yield batch
+        with tqdm(total=n, leave=False, disable=not self.progress) as self.bar:  # closes it
+            for i, batch in enumerate(batches):
+                if losses and self.progress and i % 50 == 0:
+                    self.bar.set_postfix(loss=f'{losses[-1].item():.4f}', refresh=False)
+                yield batch
+                self.bar.update()
 
     def _end_epoch(self, losses, valid_loss, preds, targets, seconds):
         """Record the epoch in `history`, print its row (after a header), fire after_epoch."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ['SmoothedLoss', 'LRFindResult', 'repeat_batches']
+__all__ = ['SmoothedLoss', 'LRFindResult', 'repeat_batches', 'end_diverged_sweep']
 
 
 class SmoothedLoss:
@@ -49,6 +49,28 @@ def repeat_batches(loader, n):
                 return
 
 
+def end_diverged_sweep(bar, losses, num_it):
+    """End a sweep stopped because the loss diverged: its normal end, so say so in one line
+    and close its tqdm progress `bar` full (a bar closed short reads as a failure: JupyterLab
+    draws it red).
+
+    >>> from tqdm import tqdm
+    >>> bar = tqdm(total=100, disable=True)
+    >>> end_diverged_sweep(bar, [0.7, 0.6, 2.5], num_it=100)
+    lr_find: stopped at step 3 of 100: the loss diverged (smoothed loss 2.5, over 4 x its best 0.6).
+    >>> bar.n, bar.total
+    (3, 3)
+
+    Used by `Learner.lr_find` (lessons 01 and 03).
+    """
+    steps = len(losses)
+    bar.reset(total=steps)          # in JupyterLab this also shortens the drawn bar
+    bar.n = steps
+    bar.close()
+    print(f'lr_find: stopped at step {steps} of {num_it}: the loss diverged (smoothed loss '
+          f'{losses[-1]:.3g}, over 4 x its best {min(losses):.3g}).')
+
+
 @dataclass
 class LRFindResult:
     """What `Learner.lr_find` found: the rates tried and the smoothed loss at each.
@@ -84,12 +106,15 @@ class LRFindResult:
                 f'lr_min={self.lr_min:.1e}, lr_steep={self.lr_steep:.1e})')
 
     def plot(self):
-        """Plot loss against learning rate (log axis, suggestion marked) and the rate per step.
+        """Plot, left, the loss against the learning rate (log axis, suggestion marked) and,
+        right, the rate at each step of the sweep.
 
         Returns:
-            the matplotlib figure (two axes).
+            the matplotlib figure (two axes: loss, then rate).
         """
         fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.5))
+        ax_loss.set_title('loss against learning rate')
+        ax_lr.set_title('learning rate at each step')
         ax_loss.plot(self.lrs, self.losses)
         ax_loss.set(xscale='log', xlabel='learning rate (log scale)', ylabel='smoothed loss')
         at = self.lrs.index(min(self.lrs, key=lambda lr: abs(math.log(lr / self.suggestion))))

@@ -82,23 +82,36 @@ def exp_sweep(pos, start, end):
 def cycle_lengths(n_cycles, cycle_len=1, cycle_mult=1):
     """The length in epochs of each SGDR cycle: cycle i lasts `cycle_len * cycle_mult**i`.
 
+    `cycle_len` may be a fraction of an epoch when the cycles add up to whole epochs:
+    two cycles of half an epoch show a restart within a single epoch.
+
     >>> cycle_lengths(3, cycle_len=1, cycle_mult=2)
     [1, 2, 4]
+    >>> cycle_lengths(2, cycle_len=0.5)
+    [0.5, 0.5]
 
     Used by `sgdr` (3 cycles with `cycle_mult=2` last 1 + 2 + 4 = 7 epochs).
     """
-    given = {'n_cycles': n_cycles, 'cycle_len': cycle_len, 'cycle_mult': cycle_mult}
-    for name, value in given.items():
+    for name, value in {'n_cycles': n_cycles, 'cycle_mult': cycle_mult}.items():
         if int(value) != value or value < 1:
             raise ValueError(f'{name} must be a whole number of at least 1, not {value!r}.')
-    return [int(cycle_len * cycle_mult ** i) for i in range(int(n_cycles))]
+    if not cycle_len > 0:
+        raise ValueError(f'cycle_len must be a number of epochs above 0, not {cycle_len!r}.')
+    lengths = [cycle_len * cycle_mult ** i for i in range(int(n_cycles))]
+    total = sum(lengths)
+    if not math.isclose(total, round(total)) or round(total) < 1:
+        raise ValueError(f'{n_cycles} cycles of cycle_len={cycle_len} (cycle_mult={cycle_mult}) '
+                         f'last {total:g} epochs: training runs whole epochs, so choose them to '
+                         'add up to a whole number (for example 2 cycles of cycle_len=0.5).')
+    return [int(n) if float(n).is_integer() else n for n in lengths]
 
 
 def sgdr(n_cycles, cycle_len, cycle_mult, iters_per_epoch, shape=cos_anneal):
     """Multipliers for every iteration of an SGDR run (cosine annealing with warm restarts).
 
     Each cycle restarts at the full rate (multiplier 1 for `cos_anneal`) and
-    follows `shape` to its end; cycle i lasts `cycle_len * cycle_mult**i` epochs.
+    follows `shape` to its end; cycle i lasts `cycle_len * cycle_mult**i` epochs,
+    rounded to whole mini-batches.
 
     Args:
         n_cycles, cycle_len, cycle_mult: the cycles, as in `cycle_lengths`.
@@ -110,11 +123,14 @@ def sgdr(n_cycles, cycle_len, cycle_mult, iters_per_epoch, shape=cos_anneal):
     >>> m = sgdr(3, cycle_len=1, cycle_mult=2, iters_per_epoch=10)
     >>> len(m), m[[0, 10, 30]].tolist()          # restarts after 1 and 3 epochs
     (70, [1.0, 1.0, 1.0])
+    >>> sgdr(2, cycle_len=0.5, cycle_mult=1, iters_per_epoch=4).round(2).tolist()
+    [1.0, 0.5, 1.0, 0.5]
 
     Used by `Learner.fit` (`learn.fit(1e-2, 3, cycle_len=1, cycle_mult=2)`).
     """
+    ends = np.rint(np.cumsum(cycle_lengths(n_cycles, cycle_len, cycle_mult)) * iters_per_epoch)
     mults = []
-    for epochs in cycle_lengths(n_cycles, cycle_len, cycle_mult):
-        n = epochs * iters_per_epoch
+    for start, end in zip([0, *ends[:-1]], ends):
+        n = int(end - start)
         mults += [shape(i / n) for i in range(n)]
     return np.array(mults)
