@@ -11,6 +11,9 @@ on raw ids and refuses an id it has never seen.
 
 Used in lesson 05.
 """
+import difflib
+import re
+
 import numpy as np
 import pandas as pd
 import torch
@@ -21,7 +24,7 @@ from .training.learner import Learner
 from .training.loaders import DataLoaders
 
 __all__ = ['IdMap', 'check_ratings', 'CollabDataLoaders', 'DotProduct', 'EmbeddingDotBias', 'EmbeddingNN',
-           'EmbeddingL2', 'collab_learner', 'predict_ratings', 'mse']
+           'EmbeddingL2', 'collab_learner', 'predict_ratings', 'mse', 'title_key', 'find_movies']
 
 
 class IdMap:
@@ -297,3 +300,59 @@ def predict_ratings(learn, users, items):
     if len(u) != len(i):
         raise ValueError(f'Got {len(u)} users and {len(i)} items: give one user per item.')
     return learn.predict((u, i))
+
+
+def title_key(title):
+    """A title reduced for matching: lower case, no year or other bracketed end, a trailing
+    article moved to the front, punctuation as spaces.
+
+    >>> title_key('Matrix, The (1999)'), title_key('the Matrix')
+    ('the matrix', 'the matrix')
+    >>> title_key('Lord of the Rings: The Two Towers, The (2002)')
+    'the lord of the rings the two towers'
+
+    Used by `find_movies` (lesson 05).
+    """
+    t = re.sub(r'(\s*\([^()]*\))+\s*$', '', str(title)).strip().lower()
+    t = re.sub(r'^(.*),\s*(the|a|an)$', r'\2 \1', t)
+    return ' '.join(re.findall(r'\w+', t))
+
+
+def find_movies(movies, titles, ratings=None, item='movieId', title='title'):
+    """The movies of `movies` (columns `item`, `title`) whose titles match `titles`, one row each.
+
+    Matching ignores case, punctuation, the year and where the article goes ('Matrix, The',
+    'the matrix'); a title may be the start or any run of whole words of the full one. When
+    several movies match, an exact title wins, then the most rated (with `ratings`). A title
+    that matches nothing is replaced, with `ratings`, by the most rated movie not already
+    chosen (`found` then says 'not found: most rated instead'); without `ratings` it raises
+    a KeyError naming the nearest titles. Returns a DataFrame: asked, `item`, `title`, found.
+
+    >>> find_movies(movies, ['Toy Story', 'Matrix, The'], ratings)   # doctest: +SKIP
+
+    Used in lesson 05.
+    """
+    keys = movies[title].map(title_key)
+    counts = (ratings[item].value_counts() if ratings is not None
+              else pd.Series(0, index=movies[item].unique()))
+    popular = movies.assign(n=movies[item].map(counts).fillna(0)).sort_values('n', ascending=False)
+    rows, chosen = [], set()
+    for asked in titles:
+        q = title_key(asked)
+        if not q:
+            raise ValueError(f'{asked!r} is not a title: give some words of the movie\'s title.')
+        hits = movies[(keys == q) | keys.map(lambda k: f' {q} ' in f' {k} ')]
+        hits = hits.assign(exact=keys[hits.index] == q, n=hits[item].map(counts).fillna(0))
+        hits = hits[~hits[item].isin(chosen)].sort_values(['exact', 'n'], ascending=False)
+        if len(hits):
+            row, found = hits.iloc[0], 'by title'
+        elif ratings is not None and len(left := popular[~popular[item].isin(chosen)]):
+            row, found = left.iloc[0], 'not found: most rated instead'
+        else:
+            near = difflib.get_close_matches(str(asked), movies[title].astype(str), n=3, cutoff=0.4)
+            raise KeyError(f'No movie title matches {asked!r} among the {len(movies):,} movies '
+                           f'(nearest: {near or "none"}). Try a shorter part of the title, or '
+                           'pass ratings= to fall back to the most rated movies.')
+        chosen.add(row[item])
+        rows.append({'asked': asked, item: row[item], title: row[title], 'found': found})
+    return pd.DataFrame(rows, columns=['asked', item, title, 'found'])

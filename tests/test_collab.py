@@ -1,10 +1,17 @@
-"""Collaborative filtering: id maps, the loaders, the models (lesson 05)."""
+"""Collaborative filtering: id maps, the loaders, the models, finding movies by title (lesson 05)."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
 
 from coursehelpers.collab import (CollabDataLoaders, DotProduct, EmbeddingDotBias, EmbeddingNN,
-                                  IdMap, collab_learner, mse, predict_ratings)
+                                  IdMap, collab_learner, find_movies, mse, predict_ratings,
+                                  title_key)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_ratings():
@@ -112,3 +119,74 @@ def test_an_empty_table_and_an_empty_id_at_prediction_say_so():
         CollabDataLoaders.from_df(tiny_ratings().iloc[:0])
     with pytest.raises(KeyError, match='empty'):
         IdMap([1, 2], 'user').encode([float('nan')])
+
+
+def test_titles_match_whatever_the_case_the_year_and_the_article():
+    assert title_key('Matrix, The (1999)') == title_key('the MATRIX') == 'the matrix'
+    assert title_key('City of Lost Children, The (Cité des enfants perdus, La) (1995)') == \
+        'the city of lost children'
+    assert title_key("Schindler's List (1993)") == 'schindler s list'
+    movies = pd.DataFrame({'movieId': [7, 8, 9, 30, 41],
+                           'title': ['Toy Story 2 (1999)', 'Toy Story (1995)', 'Matrix, The (1999)',
+                                     'Matrix Reloaded, The (2003)', 'Animatrix, The (2003)']})
+    ratings = pd.DataFrame({'movieId': [7, 7, 7, 8, 30, 30, 9, 41, 41, 41, 41]})
+    found = find_movies(movies, ['toy story', 'The Matrix', 'matrix'], ratings)
+    # an exact title beats a more rated partial match; then the most rated partial match,
+    # never one already chosen, and never a word inside another word ('Animatrix')
+    assert found.movieId.tolist() == [8, 9, 30]
+    assert found.found.tolist() == ['by title'] * 3
+    assert find_movies(movies, ['Reloaded'])['title'].tolist() == ['Matrix Reloaded, The (2003)']
+
+
+def test_a_missing_title_falls_back_to_the_most_rated_movie_or_says_what_to_do():
+    movies = pd.DataFrame({'movieId': [1, 2, 3], 'title': ['Fargo (1996)', 'Heat (1995)',
+                                                          'Casino (1995)']})
+    ratings = pd.DataFrame({'movieId': [3, 3, 3, 2, 2, 1]})
+    found = find_movies(movies, ['Matrix, The', 'Fargo', 'Star Wars'], ratings)
+    assert found.movieId.tolist() == [3, 1, 2]             # Casino: most rated; Heat: next left
+    assert found.found.tolist() == ['not found: most rated instead', 'by title',
+                                    'not found: most rated instead']
+    with pytest.raises(KeyError) as e:
+        find_movies(movies, ['Fargoo'])
+    assert "'Fargoo'" in str(e.value) and 'Fargo (1996)' in str(e.value) and 'ratings=' in str(e.value)
+    with pytest.raises(ValueError, match='not a title'):
+        find_movies(movies, ['(1999)'], ratings)
+
+
+def remapped_movielens(src, dest, n_ratings=30_000):
+    """A MovieLens-shaped folder with other ids, as another release would have: movies renumbered
+    from 500,000 and users from 5,000, every Matrix film gone (ml-100k ends in 1998), a
+    random `n_ratings` of the ratings. Returns {title: new id}."""
+    movies = pd.read_csv(src / 'movies.csv')
+    ratings = pd.read_csv(src / 'ratings.csv')
+    gone = movies.movieId[movies.title.str.contains('Matrix')].tolist()
+    assert len(gone) >= 3
+    movies, ratings = movies[~movies.movieId.isin(gone)], ratings[~ratings.movieId.isin(gone)]
+    new_id = {old: 500_000 + 3 * k for k, old in enumerate(movies.movieId.sample(frac=1, random_state=0))}
+    ratings = ratings.sample(n_ratings, random_state=0).sort_index()
+    ratings = ratings.assign(userId=ratings.userId + 5_000, movieId=ratings.movieId.map(new_id))
+    movies = movies.assign(movieId=movies.movieId.map(new_id))
+    dest.mkdir(parents=True)
+    ratings.to_csv(dest / 'ratings.csv', index=False)
+    movies.to_csv(dest / 'movies.csv', index=False)
+    return dict(zip(movies.title, movies.movieId)), ratings
+
+
+def test_the_lesson_runs_on_a_movielens_release_with_other_ids(tmp_path, data_root, shared_data):
+    pytest.importorskip('nbclient', reason="the lesson runs in a Jupyter kernel: pip install -e '.[dev]'")
+    import nbformat
+    ids, ratings = remapped_movielens(shared_data / 'ml-latest-small', data_root / 'ml-latest-small')
+    out = tmp_path / 'runs'
+    proc = subprocess.run([sys.executable, '-m', 'coursehelpers', 'lessons', 'run',
+                           str(ROOT / 'nbs' / '05_movielens.ipynb'), '--out', str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    nb = nbformat.read(out / '05_movielens.ipynb', as_version=4)
+    cell = next(c for c in nb.cells if 'find_movies(' in c.source)
+    table = ''.join(o['data']['text/plain'] for o in cell.outputs if 'data' in o)
+    most_rated = ratings.movieId.value_counts().index[0]
+    top_user = ratings.userId.value_counts().index[0]
+    for movie in (ids['Toy Story (1995)'], ids['Lord of the Rings: The Fellowship of the Ring, The (2001)'],
+                  most_rated):
+        assert str(movie) in table, table
+    assert 'not found: most rated instead' in table and str(top_user) in table

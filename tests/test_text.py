@@ -11,8 +11,8 @@ from coursehelpers.text.data import (BOS, MAJ, PAD, SPECIALS, UNK, UP, SortedTex
                                      TextDataLoaders, Vocab, detokenize, pad_batch, read_imdb,
                                      read_text, tokenize, tokenize_texts, trim, unigram_perplexity)
 from coursehelpers.text.models import (ActivationPenalty, LanguageModel, TextClassifier,
-                                       WeightDropLSTM, concat_pool, generate_text, lm_perplexity,
-                                       load_encoder, save_encoder)
+                                       WeightDropLSTM, concat_pool, encoder_features, generate_text,
+                                       lm_perplexity, load_encoder, save_encoder)
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -340,3 +340,26 @@ def test_real_sample_reads_and_tokenizes(shared_data):
     assert set(df.label) == {'negative', 'positive'}
     toks = tokenize_texts(df.text[:50], n_workers=1)
     assert all(t[0] == BOS for t in toks) and not any('<br' in ' '.join(t) for t in toks)
+
+
+def test_encoder_features_are_what_the_head_reads_one_row_per_review(monkeypatch):
+    monkeypatch.delenv('COURSE_MAX_BATCHES', raising=False)
+    torch.manual_seed(0)
+    docs = [torch.tensor([2, 7, 8, 9]), torch.tensor([2, 5]), torch.tensor([2, 6, 7, 8, 5, 9]),
+            torch.tensor([2, 9, 9])]
+    clas = TextClassifier(12, 2, emb_size=4, n_hid=6, n_layers=2, pad_idx=1)
+    X, order = encoder_features(clas, SortedTextLoader(docs, [0, 1, 1, 0], bs=3, pad_idx=1))
+    assert X.shape == (4, 12) and sorted(order.tolist()) == [0, 1, 2, 3]
+    assert order.tolist() == [2, 0, 3, 1]                   # the loader batches longest first
+    clas.eval()
+    with torch.no_grad():
+        for row, i in zip(X, order.tolist()):               # each review alone, no padding
+            alone = concat_pool(clas.encoder(docs[i][None], stateful=False),
+                                torch.tensor([len(docs[i])]))[0]
+            assert torch.allclose(row, alone, atol=1e-5)
+        assert torch.allclose(clas.head(X), clas(pad_batch([docs[i] for i in order.tolist()], 1)), atol=1e-5)
+    with pytest.raises(ValueError, match='shuffles'):
+        encoder_features(clas, SortedTextLoader(docs, [0, 1, 1, 0], bs=3, shuffle=True))
+    monkeypatch.setenv('COURSE_MAX_BATCHES', '1')           # a rehearsal: the first batch only
+    X, order = encoder_features(clas, SortedTextLoader(docs, [0, 1, 1, 0], bs=3, pad_idx=1))
+    assert X.shape == (3, 12) and order.tolist() == [2, 0, 3]

@@ -33,8 +33,8 @@ from ..training.loop_timing import loop_batches
 from .data import BOS, PAD, UNK, detokenize, tokenize
 
 __all__ = ['LockedDropout', 'embedding_dropout', 'WeightDropLSTM', 'AWDLSTM', 'LanguageModel',
-           'ActivationPenalty', 'concat_pool', 'TextClassifier', 'save_encoder', 'load_encoder',
-           'lm_perplexity', 'generate_text']
+           'ActivationPenalty', 'concat_pool', 'TextClassifier', 'encoder_features', 'save_encoder',
+           'load_encoder', 'lm_perplexity', 'generate_text']
 
 
 class LockedDropout(nn.Module):
@@ -258,6 +258,36 @@ class TextClassifier(nn.Module):
     def layer_groups(self):
         """Embedding, each LSTM layer, head: for gradual unfreezing with `freeze_to`."""
         return [self.encoder.emb, *self.encoder.rnns, self.head]
+
+
+def encoder_features(model, dl):
+    """What a `TextClassifier`'s head reads: the concat-pooled encoder outputs of every review
+    of `dl` (a `SortedTextLoader` that does not shuffle), computed once with the encoder in
+    eval mode (no dropout) and no gradients.
+
+    Returns (features, order): an N x 3*emb_size float tensor on the CPU whose row k is
+    review `order[k]` of `dl`'s dataset (the loader batches by length). Under
+    `COURSE_MAX_BATCHES`, the first batches only.
+
+    >>> X, order = encoder_features(clas, SortedTextLoader(docs, labels, bs=64))  # doctest: +SKIP
+
+    Used in lesson 04.
+    """
+    if getattr(dl, 'shuffle', False):
+        raise ValueError('This loader shuffles, so the rows would not match its `order`: build '
+                         'a SortedTextLoader without shuffle=True for the features.')
+    device = next(model.parameters()).device
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for x, _ in loop_batches(dl, 'precompute'):                  # COURSE_MAX_BATCHES
+            x = x.to(device)
+            lengths = (x != model.pad_idx).sum(dim=1).clamp(min=1)
+            with autocast(device):
+                out = model.encoder(x, stateful=False)
+            rows.append(concat_pool(out.float(), lengths).cpu())
+    features = torch.cat(rows) if rows else torch.empty(0, 3 * model.encoder.emb.embedding_dim)
+    return features, dl.order[:len(features)].clone()
 
 
 def _encoder_files(file):
